@@ -1,0 +1,20 @@
+"""Event contracts shared by every tgpipe service; see :mod:`schemas.events`."""
+
+from schemas.events import (
+    SCHEMA_VERSION,
+    ChannelPayload,
+    CommittedPayload,
+    MediaRef,
+    MessageCommitted,
+    MessagePayload,
+    MessageUpserted,
+    MessageUpsertedPayload,
+    SenderPayload,
+    decode_event,
+    encode_event,
+)
+
+__all__ = [
+    "SCHEMA_VERSION", "ChannelPayload", "CommittedPayload", "MediaRef", "MessageCommitted", "MessagePayload",
+    "MessageUpserted", "MessageUpsertedPayload", "SenderPayload", "decode_event", "encode_event",
+]

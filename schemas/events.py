@@ -1,0 +1,190 @@
+"""Versioned event contracts of tgpipe (pydantic v2, JSON on the wire).
+
+Every record on a tgpipe topic is one envelope::
+
+    {"event_id": UUID, "schema_version": 1, "type": "<type>", "source": "<who>",
+     "time": RFC 3339, "seq": int | null, "payload": {...}}
+
+Types (schema version 1):
+
+* ``message.upserted`` on the messages topic, keyed by channel id: one Telegram message with
+  its parents (channel, sender) and media references. Written by the collector.
+* ``message.committed`` on the committed topic, keyed by channel id: the message is in
+  PostgreSQL. Written by the writer after its transaction commits; read by the media service.
+
+:func:`decode_event` turns bytes into one of these or raises
+:class:`~tgpipe.errors.UndecodableEventError` / :class:`~tgpipe.errors.EventSchemaError`;
+an unknown type or version is never half-applied.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from tgpipe.errors import EventSchemaError, UndecodableEventError
+
+SCHEMA_VERSION = 1
+ChatType = Literal[
+    "channel", "public_channel", "private_channel", "group", "private_group", "public_supergroup",
+    "private_supergroup", "supergroup", "personal_chat", "bot_chat", "saved_messages", "unknown",
+]
+PeerType = Literal["user", "channel", "chat"]
+MediaStatusHint = Literal["not_included", "outside_export_root"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelPayload(_Model):
+    """A chat of any type (Telegram ``PeerChannel.channel_id`` / export ``id``, ``name``, ``type``)."""
+
+    channel_id: int
+    type: ChatType
+    title: str | None = None
+
+
+class SenderPayload(_Model):
+    """A peer that sent a message or performed a service action.
+
+    ``peer_type``/``peer_id`` come from export ``from_id``/``actor_id`` (``"user123"``,
+    ``"channel123"``, or a bare integer in 2020-era exports, which is a user) or Telethon's
+    ``from_id`` peer; ``name`` from export ``from``/``actor`` (``null`` for deleted accounts).
+    """
+
+    peer_type: PeerType
+    peer_id: int
+    name: str | None = None
+
+
+class MediaRef(_Model):
+    """A media item attached to a message.
+
+    For exports, ``path`` is the export's relative path (``photo`` or ``file`` field) and
+    ``export_root`` the absolute export directory; the media service resolves it again
+    safely before reading. ``unavailable`` says why there is nothing to read.
+    """
+
+    kind: str = Field(description="photo, video_file, animation, voice_message, sticker, document…")
+    source: Literal["export", "telegram"] = "export"
+    export_root: str | None = None
+    path: str | None = None
+    file_size: int | None = Field(default=None, description="bytes, export photo_file_size/file_size")
+    width: int | None = None
+    height: int | None = None
+    mime_type: str | None = None
+    unavailable: MediaStatusHint | None = None
+
+
+class MessagePayload(_Model):
+    """One Telegram message or service message, flattened for the ``messages`` table.
+
+    ``date``/``edit_date`` are UTC; ``text`` is the concatenation of the text pieces;
+    ``raw`` is the source entry unchanged (export JSON or Telethon ``to_dict()``).
+    """
+
+    channel_id: int
+    message_id: int
+    kind: Literal["message", "service"]
+    date: AwareDatetime
+    edit_date: AwareDatetime | None = None
+    sender: SenderPayload | None = None
+    text: str = ""
+    entities: list[dict[str, Any]] = Field(default_factory=list)
+    reply_to_message_id: int | None = None
+    reply_to_peer: str | None = None
+    forwarded_from: str | None = None
+    post_author: str | None = None
+    action: str | None = None
+    reactions: list[dict[str, Any]] | None = None
+    grouped_id: int | None = None
+    media_kind: str | None = None
+    raw: dict[str, Any]
+
+
+class MessageUpsertedPayload(_Model):
+    """A message with its parents, so one record is enough to write it parents-first."""
+
+    channel: ChannelPayload
+    message: MessagePayload
+    media: list[MediaRef] = Field(default_factory=list)
+
+
+class CommittedPayload(_Model):
+    """The message ``(channel_id, message_id)`` is committed in PostgreSQL, with its media refs."""
+
+    channel_id: int
+    message_id: int
+    causation_id: uuid.UUID = Field(description="event_id of the message.upserted event")
+    media: list[MediaRef] = Field(default_factory=list)
+
+
+class _Envelope(_Model):
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    schema_version: Literal[1] = SCHEMA_VERSION
+    source: str
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    seq: int | None = Field(default=None, description="collector's per-run sequence number")
+
+
+class MessageUpserted(_Envelope):
+    """Envelope of ``message.upserted``."""
+
+    type: Literal["message.upserted"] = "message.upserted"
+    payload: MessageUpsertedPayload
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the channel id, so one channel stays on one partition, in order."""
+        return str(self.payload.channel.channel_id).encode()
+
+
+class MessageCommitted(_Envelope):
+    """Envelope of ``message.committed``."""
+
+    type: Literal["message.committed"] = "message.committed"
+    payload: CommittedPayload
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the channel id."""
+        return str(self.payload.channel_id).encode()
+
+
+Event = Annotated[MessageUpserted | MessageCommitted, Field(discriminator="type")]
+_EVENT = TypeAdapter(Event)
+
+
+def decode_event(data: bytes) -> MessageUpserted | MessageCommitted:
+    """Decode one record value.
+
+    Raises:
+        UndecodableEventError: ``data`` is not UTF-8 JSON.
+        EventSchemaError: unknown ``type``, unsupported ``schema_version``, or a schema violation;
+            the message names the first problem and where it is.
+    """
+    try:
+        return _EVENT.validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        kind, loc = first["type"], ".".join(str(p) for p in first["loc"])
+        if kind == "json_invalid":
+            raise UndecodableEventError(f"not JSON: {first['msg']}") from None
+        if kind == "union_tag_invalid":
+            raise EventSchemaError(f"unknown event type {first['input'].get('type')!r}") from None
+        if kind == "union_tag_not_found":
+            raise EventSchemaError("record has no event type") from None
+        if loc.endswith("schema_version"):
+            raise EventSchemaError(
+                f"unsupported schema_version {first['input']!r} (this build reads {SCHEMA_VERSION})"
+            ) from None
+        raise EventSchemaError(f"invalid {loc}: {first['msg']} ({exc.error_count()} error(s))") from None
+
+
+def encode_event(event: MessageUpserted | MessageCommitted) -> bytes:
+    """Serialize an event to its JSON record value (UTF-8 bytes)."""
+    return event.model_dump_json().encode()

@@ -1,0 +1,1 @@
+"""The three deployable services: collector, writer, media."""

@@ -1,0 +1,1 @@
+"""tgpipe: archive Telegram channels into PostgreSQL through Kafka, with their photos."""

@@ -1,0 +1,91 @@
+"""tgpipe's error taxonomy, and the one place that says which errors are worth retrying.
+
+::
+
+    TgpipeError
+    ├── ConfigurationError        invalid settings or missing parts; raised at start-up
+    ├── ExportError               a Telegram Desktop export cannot be read at all (file, layout)
+    │   └── ExportEntryError      one message entry is malformed; reported with its id, the rest goes on
+    ├── UnsafePathError           a media path escapes the export root; never read
+    └── EventError                a record on a topic cannot be applied (goes to the dead-letter topic)
+        ├── UndecodableEventError bytes that are not JSON (or not UTF-8)
+        └── EventSchemaError      JSON that is not a known event type/version or fails its schema
+
+Transient failures (connection lost, serialization failure, deadlock, broker unavailable) are
+not tgpipe errors: they are the drivers' own exceptions, and :func:`is_transient` tells them apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from aiokafka import errors as kafka_errors
+
+
+class TgpipeError(Exception):
+    """Base of every error tgpipe raises on purpose."""
+
+
+class ConfigurationError(TgpipeError):
+    """Settings are invalid or a required part (database, broker) is not configured."""
+
+
+class ExportError(TgpipeError):
+    """A Telegram Desktop export cannot be read: missing ``result.json``, bad JSON, unknown layout."""
+
+
+class ExportEntryError(ExportError):
+    """One message entry of an export is malformed.
+
+    Attributes:
+        message_id: the entry's ``id`` as found (may be ``None`` or of a wrong type).
+        reason: what is wrong, for the report.
+    """
+
+    def __init__(self, message_id: object, reason: str) -> None:
+        super().__init__(f"message {message_id!r}: {reason}")
+        self.message_id = message_id
+        self.reason = reason
+
+
+class UnsafePathError(TgpipeError):
+    """A media path from an export resolves outside the export root (``..``, absolute, symlink)."""
+
+
+class EventError(TgpipeError):
+    """A record on a topic that no retry can apply; it belongs on the dead-letter topic."""
+
+
+class UndecodableEventError(EventError):
+    """The record's value is not UTF-8 JSON."""
+
+
+class EventSchemaError(EventError):
+    """The record is JSON but not a known event type and schema version, or it fails validation."""
+
+
+# SQLSTATE classes that a retry can fix: 08 connection exception, 40 transaction rollback
+# (serialization failure 40001, deadlock 40P01), 53 insufficient resources, 57P0x operator
+# intervention (admin shutdown, cannot connect now).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether retrying the same work may succeed.
+
+    Transient: lost or refused connections (``OSError``, ``asyncpg.InterfaceError`` on a closed
+    connection), PostgreSQL errors whose SQLSTATE is in classes 08, 40, 53 or 57P, and aiokafka
+    errors marked ``retriable`` (``KafkaConnectionError``, ``NotLeaderForPartitionError``…) or
+    timeouts. Everything else (constraint violations, data errors, schema errors) is permanent.
+    """
+    if isinstance(exc, EventError | ExportError):
+        return False
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+    if isinstance(exc, asyncpg.InterfaceError):  # e.g. ConnectionDoesNotExistError
+        return True
+    if isinstance(exc, kafka_errors.KafkaError):
+        return bool(getattr(exc, "retriable", False)) or isinstance(exc, kafka_errors.KafkaTimeoutError)
+    return isinstance(exc, OSError | asyncio.TimeoutError | TimeoutError)

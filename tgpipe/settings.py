@@ -1,0 +1,90 @@
+"""The one settings object of tgpipe, read from the environment (prefix ``TGPIPE_``).
+
+Every service reads the same :class:`Settings`; invalid values fail at start-up with
+pydantic's error naming the variable, never later in a handler.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, PositiveInt, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MediaKind = Literal["photo", "video_file", "animation", "voice_message", "audio_file", "sticker", "document"]
+
+
+class Settings(BaseSettings):
+    """Configuration shared by the collector, writer and media services.
+
+    Unset ``database_url`` / ``kafka_bootstrap_servers`` mean "use the embedded default"
+    (only ``tgpipe archive`` starts one); the deployable services require both.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TGPIPE_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path("~/.tgpipe"), description="Directory for the embedded default's data.")
+    database_url: str | None = Field(default=None, description="PostgreSQL URL (postgresql://…).")
+    kafka_bootstrap_servers: str | None = Field(default=None, description="Kafka bootstrap servers, host:port[,…].")
+    media_root: Path | None = Field(default=None, description="Content-addressed photo store; default HOME/media.")
+
+    # Kafka producer guarantees. Apache Kafka: keep both on. The local Tansu broker cannot
+    # serve the idempotent producer (InitProducerId v0), so the embedded default turns it off.
+    kafka_enable_idempotence: bool = True
+    kafka_acks: Literal["all", "1", "0"] = "all"
+    kafka_session_timeout_ms: PositiveInt = 10_000
+    kafka_heartbeat_interval_ms: PositiveInt = 3_000
+
+    topic_messages: str = "tgpipe.messages"
+    topic_committed: str = "tgpipe.messages.committed"
+    topic_dead_letter: str = "tgpipe.dead-letter"
+    topic_partitions: PositiveInt = Field(default=6, description="Partitions of topics tgpipe creates.")
+    topic_replication_factor: PositiveInt = 1
+
+    writer_group: str = "tgpipe-writer"
+    media_group: str = "tgpipe-media"
+    writer_batch_max_records: PositiveInt = 500
+    batch_timeout_ms: PositiveInt = 200
+    publish_chunk: PositiveInt = Field(default=2000, description="Collector: events in flight before awaiting acks.")
+
+    media_download_kinds: frozenset[MediaKind] = frozenset({"photo"})
+    export_timezone: str = Field(
+        default="UTC",
+        description="IANA zone of an export's local `date` when `date_unixtime` is absent (2020-era exports).",
+    )
+
+    @field_validator("export_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("home", "media_root")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @property
+    def media_dir(self) -> Path:
+        """Where photos are stored: ``media_root`` or ``home/media``."""
+        return self.media_root or self.home / "media"
+
+    def require_external(self) -> tuple[str, str]:
+        """Return ``(database_url, kafka_bootstrap_servers)`` for a deployed service.
+
+        Raises:
+            ConfigurationError: when either is unset (only ``archive`` starts embedded parts).
+        """
+        from tgpipe.errors import ConfigurationError
+
+        missing = [name for name, value in (("TGPIPE_DATABASE_URL", self.database_url),
+                                            ("TGPIPE_KAFKA_BOOTSTRAP_SERVERS", self.kafka_bootstrap_servers))
+                   if not value]
+        if missing:
+            raise ConfigurationError(f"{' and '.join(missing)} must be set for a deployed service")
+        return self.database_url, self.kafka_bootstrap_servers  # type: ignore[return-value]
