@@ -1,0 +1,1 @@
+"""Collector service: reads Telegram exports (and Telegram itself) and publishes message events."""

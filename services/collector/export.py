@@ -1,0 +1,349 @@
+"""Read a Telegram Desktop JSON export ("Export chat history" / "Export Telegram data").
+
+Pure domain mapping: JSON entries in, :class:`~schemas.events.MessageUpsertedPayload` out. No
+Kafka, no database, no media file is opened (media paths are only checked with
+:func:`tgpipe.paths.safe_resolve`).
+
+Layouts of ``result.json``:
+
+* single chat: top-level ``name``, ``type``, ``id``, ``messages``;
+* full account: ``chats.list`` (and ``left_chats.list`` when present), a list of chats each
+  with ``name``, ``type``, ``id``, ``messages``.
+
+Both format generations are read: 2020-era (integer ``from_id``, local ``date`` only, no
+``text_entities``) and 2023+ (``"user123"``/``"channel123"``/``"chat123"`` ids, ``date_unixtime``,
+``edited_unixtime``, ``text_entities``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from schemas.events import (
+    ChannelPayload,
+    ChatType,
+    MediaRef,
+    MessagePayload,
+    MessageUpsertedPayload,
+    SenderPayload,
+)
+from tgpipe.errors import ExportEntryError, ExportError, UnsafePathError
+from tgpipe.paths import safe_resolve
+
+_CHAT_TYPES = frozenset(get_args(ChatType))
+_PEER_ID = re.compile(r"(user|channel|chat)(\d+)")
+# Telegram Desktop writes "(File not included. …)", "(File exceeds maximum size. …)" or
+# "(File unavailable, please try again later)" instead of a path; real paths start with a folder.
+_PLACEHOLDER_PREFIX = "(File "
+
+
+@dataclass(frozen=True, slots=True)
+class UnsafeMediaPath:
+    """A media path of an export that :func:`~tgpipe.paths.safe_resolve` refused (never read)."""
+
+    channel_id: int
+    message_id: int
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Mapped:
+    payload: MessageUpsertedPayload
+    local_time: bool  # date or edit date came from a zone-less local time
+    unsafe: list[tuple[str, str]]  # (path, reason)
+
+
+# --- field helpers ---------------------------------------------------------------------------
+
+
+def flatten_text(text: object) -> tuple[str, list[dict[str, Any]]]:
+    """Flatten an export ``text`` field into ``(text, entity objects)``.
+
+    ``text`` is a string, or a list of strings and ``{"type", "text", …}`` objects (absent or
+    ``None`` means empty). The text is the concatenation of the pieces' text; the entity objects
+    are the dict pieces, unchanged.
+
+    Raises:
+        ValueError: another shape, or a piece whose ``text`` is not a string.
+    """
+    if text is None:
+        return "", []
+    if isinstance(text, str):
+        return text, []
+    if not isinstance(text, list):
+        raise ValueError(f"text is a {type(text).__name__}, not a string or list")
+    parts: list[str] = []
+    entities: list[dict[str, Any]] = []
+    for piece in text:
+        if isinstance(piece, dict):
+            entities.append(piece)
+            piece = piece.get("text", "")
+        if not isinstance(piece, str):
+            raise ValueError(f"text piece {piece!r} is not a string")
+        parts.append(piece)
+    return "".join(parts), entities
+
+
+def parse_peer(value: object) -> tuple[str, int]:
+    """Parse an export ``from_id``/``actor_id`` into ``(peer_type, peer_id)``.
+
+    ``"user123"`` → ``("user", 123)``, ``"channel123"`` → ``("channel", 123)``, ``"chat123"`` →
+    ``("chat", 123)``; a bare integer (2020-era exports) is a user.
+
+    Raises:
+        ValueError: any other value.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "user", value
+    if isinstance(value, str) and (match := _PEER_ID.fullmatch(value)):
+        return match[1], int(match[2])
+    raise ValueError(f"unrecognised peer id {value!r}")
+
+
+def _sender(entry: dict[str, Any]) -> SenderPayload | None:
+    """``from_id``/``from`` of a message or ``actor_id``/``actor`` of a service message."""
+    id_key, name_key = ("actor_id", "actor") if entry.get("type") == "service" else ("from_id", "from")
+    if entry.get(id_key) is None:
+        return None
+    peer_type, peer_id = parse_peer(entry[id_key])
+    return SenderPayload(peer_type=peer_type, peer_id=peer_id, name=entry.get(name_key))
+
+
+def _when(entry: dict[str, Any], unix_key: str, local_key: str, tz: ZoneInfo) -> tuple[datetime | None, bool]:
+    """A UTC datetime from ``unix_key`` (seconds, string or int), else ``local_key`` read in ``tz``.
+
+    Returns ``(value, used_local_time)``; ``(None, False)`` when both are absent.
+
+    Raises:
+        ValueError: an unusable value, naming the field.
+    """
+    unix, local = entry.get(unix_key), entry.get(local_key)
+    try:
+        if unix is not None:
+            if isinstance(unix, bool) or not isinstance(unix, int | str):
+                raise ValueError("not a number")
+            return datetime.fromtimestamp(int(unix), UTC), False
+        if local is None:
+            return None, False
+        if not isinstance(local, str):
+            raise ValueError("not a string")
+        parsed = datetime.fromisoformat(local)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=tz)
+        return parsed.astimezone(UTC), True
+    except (ValueError, OverflowError, OSError) as exc:
+        key, value = (unix_key, unix) if unix is not None else (local_key, local)
+        raise ValueError(f"{key} {value!r} is not a usable date: {exc}") from None
+
+
+def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], list[tuple[str, str]]]:
+    """Media refs of the ``photo`` (first) and ``file`` fields, and the refused paths.
+
+    Photo: ``photo``, ``photo_file_size``, ``width``, ``height``. File: ``file``, ``media_type``
+    (kind, default ``"document"``), ``mime_type``, ``file_size``, ``width``, ``height``.
+    """
+    refs: list[MediaRef] = []
+    unsafe: list[tuple[str, str]] = []
+    for field, kind, size_key in (("photo", "photo", "photo_file_size"),
+                                  ("file", entry.get("media_type") or "document", "file_size")):
+        value = entry.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f"{field} {value!r} is not a string")
+        common: dict[str, Any] = {
+            "kind": kind, "export_root": str(export_root), "file_size": entry.get(size_key),
+            "width": entry.get("width"), "height": entry.get("height"),
+            "mime_type": entry.get("mime_type") if field == "file" else None,
+        }
+        if value.startswith(_PLACEHOLDER_PREFIX):
+            refs.append(MediaRef(**common, unavailable="not_included"))
+            continue
+        try:
+            safe_resolve(export_root, value)
+        except UnsafePathError as exc:
+            unsafe.append((value, str(exc)))
+            refs.append(MediaRef(**common, path=value, unavailable="outside_export_root"))
+        else:
+            refs.append(MediaRef(**common, path=value))
+    return refs, unsafe
+
+
+def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo) -> _Mapped:
+    if not isinstance(entry, dict):
+        raise ExportEntryError(None, f"entry is a {type(entry).__name__}, not an object")
+    message_id = entry.get("id")
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise ExportEntryError(message_id, "id is missing or not an integer")
+    try:
+        date, local_date = _when(entry, "date_unixtime", "date", tz)
+        if date is None:
+            raise ValueError("no date / date_unixtime")
+        edit_date, local_edit = _when(entry, "edited_unixtime", "edited", tz)
+        text, text_pieces = flatten_text(entry.get("text"))
+        entities = entry["text_entities"] if entry.get("text_entities") is not None else text_pieces
+        media, unsafe = _media(entry, export_root)
+        reply_peer = entry.get("reply_to_peer_id")
+        message = MessagePayload(
+            channel_id=channel.channel_id, message_id=message_id,
+            kind="service" if entry.get("type") == "service" else "message",
+            date=date, edit_date=edit_date, sender=_sender(entry), text=text, entities=entities,
+            reply_to_message_id=entry.get("reply_to_message_id"),
+            reply_to_peer=None if reply_peer is None else str(reply_peer),
+            forwarded_from=entry.get("forwarded_from"), post_author=entry.get("author"),
+            action=entry.get("action"), reactions=entry.get("reactions"),
+            media_kind=media[0].kind if media else None, raw=entry,
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ExportEntryError(message_id, f"invalid {where}: {first['msg']}") from None
+    except ValueError as exc:
+        raise ExportEntryError(message_id, str(exc)) from None
+    payload = MessageUpsertedPayload(channel=channel, message=message, media=media)
+    return _Mapped(payload, local_date or local_edit, unsafe)
+
+
+def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path, tz: ZoneInfo
+              ) -> MessageUpsertedPayload:
+    """Map one export message entry of ``channel`` to a payload.
+
+    Fields read: ``id``, ``type`` (``"service"`` or a message), ``date_unixtime`` (UTC seconds)
+    else ``date`` (zone-less local time, read in ``tz``), ``edited_unixtime`` else ``edited``,
+    ``text`` (see :func:`flatten_text`), ``text_entities`` (else the object pieces of ``text``),
+    ``from_id``/``from`` (messages) or ``actor_id``/``actor`` (service), ``reply_to_message_id``,
+    ``reply_to_peer_id``, ``forwarded_from``, ``author``, ``action``, ``reactions``, and the media
+    fields ``photo``/``photo_file_size``, ``file``/``file_size``/``media_type``/``mime_type``,
+    ``width``/``height``. Placeholders ``"(File …)"`` give ``unavailable="not_included"``; paths
+    refused by :func:`~tgpipe.paths.safe_resolve` give ``unavailable="outside_export_root"`` with the
+    path kept. Files are never opened. ``raw`` is ``entry`` unchanged. ``export_root`` is resolved
+    to an absolute path for ``MediaRef.export_root``.
+
+    Raises:
+        ExportEntryError: not an object, ``id`` missing or not an int, no usable date, or a field
+            of the wrong shape (text, peer id, media path, numbers).
+    """
+    return _map(entry, channel, export_root.resolve(), tz).payload
+
+
+# --- the reader ------------------------------------------------------------------------------
+
+
+def _load(path: Path) -> tuple[Path, Any]:
+    """Return ``(resolved export directory, parsed result.json)`` for a directory or a file path."""
+    file = path / "result.json" if path.is_dir() else path
+    try:
+        with file.open("rb") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ExportError(f"no Telegram export at {path}: {file} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{file} is not valid JSON (truncated or corrupt?): {exc}") from None
+    except OSError as exc:
+        raise ExportError(f"cannot read {file}: {exc}") from None
+    return file.parent.resolve(), data
+
+
+def _chat(raw: object, where: str) -> tuple[ChannelPayload, list[Any]]:
+    """``(channel, messages)`` of one chat object with ``name``, ``type``, ``id``, ``messages``."""
+    if not isinstance(raw, dict):
+        raise ExportError(f"{where} is not an object")
+    chat_id, messages, name, kind = raw.get("id"), raw.get("messages"), raw.get("name"), raw.get("type")
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+        raise ExportError(f"{where} has no integer id (got {chat_id!r})")
+    if not isinstance(messages, list):
+        raise ExportError(f"{where} (id {chat_id}) has no messages list")
+    if name is not None and not isinstance(name, str):
+        raise ExportError(f"{where} (id {chat_id}) has a non-string name {name!r}")
+    chat_type = kind if kind in _CHAT_TYPES else "unknown"
+    return ChannelPayload(channel_id=chat_id, type=chat_type, title=name), messages
+
+
+def _chats(data: object) -> list[tuple[ChannelPayload, list[Any]]]:
+    """Detect the layout and return every chat with its message list."""
+    if isinstance(data, dict) and "messages" in data:
+        return [_chat(data, "the exported chat")]
+    if isinstance(data, dict) and ("chats" in data or "left_chats" in data):
+        found = []
+        for section in ("chats", "left_chats"):
+            if section not in data:
+                continue
+            listed = data[section].get("list") if isinstance(data[section], dict) else None
+            if not isinstance(listed, list):
+                raise ExportError(f"full-account export: {section}.list is missing or not a list")
+            found += [_chat(chat, f"{section}.list[{i}]") for i, chat in enumerate(listed)]
+        return found
+    keys = sorted(data)[:10] if isinstance(data, dict) else type(data).__name__
+    raise ExportError(
+        "not a Telegram Desktop JSON export: expected a single chat (name, type, id, messages) or a "
+        f"full-account export (chats.list); found {keys}"
+    )
+
+
+class ExportReader:
+    """A Telegram Desktop JSON export, read once, mapped entry by entry.
+
+    Args:
+        path: the export directory (holding ``result.json``) or the path of the JSON file itself.
+        timezone: zone of zone-less local ``date``/``edited`` values (``settings.export_timezone``),
+            used only when ``date_unixtime``/``edited_unixtime`` are absent.
+
+    Raises:
+        ExportError: the file is missing, unreadable, not JSON (e.g. truncated), or not one of the
+            two layouts (a chat without an integer ``id`` or a ``messages`` list included).
+
+    Attributes:
+        export_root: the absolute, resolved export directory (``MediaRef.export_root``).
+        chats: one :class:`ChannelPayload` per chat, in export order.
+        problems: malformed entries skipped by the last :meth:`payloads` iteration, each an
+            :class:`ExportEntryError` (``message_id`` as found, ``reason`` naming the chat and the
+            entry's index).
+        unsafe_paths: media paths refused by ``safe_resolve`` during that iteration.
+        local_time_fallbacks: messages of that iteration whose date or edit date was read as local
+            time in ``timezone``.
+    """
+
+    def __init__(self, path: Path, *, timezone: ZoneInfo) -> None:
+        self.timezone = timezone
+        self.export_root, data = _load(Path(path))
+        self._chats = _chats(data)
+        self.chats = [channel for channel, _ in self._chats]
+        self.problems: list[ExportEntryError] = []
+        self.unsafe_paths: list[UnsafeMediaPath] = []
+        self.local_time_fallbacks = 0
+
+    def payloads(self) -> Iterator[MessageUpsertedPayload]:
+        """Yield one payload per valid entry, chat by chat, in export order.
+
+        Never raises for a bad entry: it is recorded in :attr:`problems` and skipped. A repeated
+        message id within a chat keeps the first entry. The report attributes are reset when the
+        iteration starts and are complete once it is exhausted.
+        """
+        self.problems, self.unsafe_paths, self.local_time_fallbacks = [], [], 0
+        for channel, entries in self._chats:
+            seen: set[int] = set()
+            for index, entry in enumerate(entries):
+                try:
+                    mapped = _map(entry, channel, self.export_root, self.timezone)
+                    message_id = mapped.payload.message.message_id
+                    if message_id in seen:
+                        raise ExportEntryError(message_id, "duplicate message id, first entry kept")
+                except ExportEntryError as exc:
+                    where = f"chat {channel.channel_id}, entry #{index}"
+                    self.problems.append(ExportEntryError(exc.message_id, f"{exc.reason} ({where})"))
+                    continue
+                seen.add(message_id)
+                self.local_time_fallbacks += mapped.local_time
+                self.unsafe_paths += [UnsafeMediaPath(channel.channel_id, message_id, path, reason)
+                                      for path, reason in mapped.unsafe]
+                yield mapped.payload

@@ -1,0 +1,71 @@
+"""tgpipe.paths.safe_resolve: relative media paths stay inside the export root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tgpipe.errors import UnsafePathError
+from tgpipe.paths import safe_resolve
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    export = tmp_path / "export"
+    (export / "photos").mkdir(parents=True)
+    (export / "photos" / "a.jpg").write_bytes(b"jpg")
+    (tmp_path / "secret.txt").write_text("outside")
+    return export
+
+
+def test_resolves_a_relative_path_inside_the_root(root: Path) -> None:
+    assert safe_resolve(root, "photos/a.jpg") == (root / "photos" / "a.jpg").resolve()
+
+
+def test_does_not_require_the_file_to_exist(root: Path) -> None:
+    assert safe_resolve(root, "video_files/missing.mp4") == root.resolve() / "video_files" / "missing.mp4"
+
+
+def test_dotdot_that_stays_inside_is_allowed(root: Path) -> None:
+    assert safe_resolve(root, "photos/../photos/a.jpg") == (root / "photos" / "a.jpg").resolve()
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["../secret.txt", "photos/../../secret.txt", "..", "/etc/passwd", "C:\\Windows\\win.ini",
+     "\\\\server\\share\\x", "", ".", "photos/a\x00.jpg"],
+)
+def test_refuses_escaping_absolute_or_degenerate_paths(root: Path, relative: str) -> None:
+    with pytest.raises(UnsafePathError):
+        safe_resolve(root, relative)
+
+
+def test_refuses_a_symlink_pointing_outside(root: Path) -> None:
+    (root / "photos" / "link.jpg").symlink_to(root.parent / "secret.txt")
+    with pytest.raises(UnsafePathError, match="outside the export root"):
+        safe_resolve(root, "photos/link.jpg")
+
+
+def test_refuses_a_symlinked_directory_pointing_outside(root: Path) -> None:
+    (root / "files").symlink_to(root.parent)
+    with pytest.raises(UnsafePathError):
+        safe_resolve(root, "files/secret.txt")
+
+
+def test_follows_a_symlink_that_stays_inside(root: Path) -> None:
+    (root / "alias.jpg").symlink_to(root / "photos" / "a.jpg")
+    assert safe_resolve(root, "alias.jpg") == (root / "photos" / "a.jpg").resolve()
+
+
+def test_a_symlinked_root_is_resolved_first(root: Path, tmp_path: Path) -> None:
+    link = tmp_path / "root-link"
+    link.symlink_to(root)
+    assert safe_resolve(link, "photos/a.jpg") == (root / "photos" / "a.jpg").resolve()
+
+
+def test_a_symlink_loop_is_refused(root: Path) -> None:
+    (root / "loop1").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop1")
+    with pytest.raises(UnsafePathError):
+        safe_resolve(root, "loop1/x.jpg")

@@ -1,0 +1,47 @@
+"""Safe resolution of media paths found in a Telegram Desktop export."""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from tgpipe.errors import UnsafePathError
+
+
+def safe_resolve(root: Path, relative: str) -> Path:
+    """Resolve an export's relative media path (``photo``/``file`` field) against the export root.
+
+    The export root is resolved first, then ``root / relative`` with
+    ``Path.resolve(strict=False)``, so symlinks on the way (in the root or in the path) are
+    followed. The file is never opened or required to exist; the caller decides what to do
+    with a missing file.
+
+    Args:
+        root: the export directory (the one holding ``result.json``).
+        relative: the path as written in the export, e.g. ``"photos/photo_1@18-07-2023_00-23-40.jpg"``.
+
+    Returns:
+        The absolute resolved path, strictly inside the resolved root.
+
+    Raises:
+        UnsafePathError: ``relative`` is empty, contains a NUL character, is absolute (POSIX
+            ``/…`` or a Windows drive/UNC path), has ``..`` components that climb above the root,
+            names the root itself, or resolves (through symlinks) outside the root; also when
+            resolution fails (symlink loop).
+    """
+    if not relative or "\x00" in relative:
+        raise UnsafePathError(f"media path {relative!r} is empty or contains a NUL character")
+    if PurePosixPath(relative).is_absolute() or PureWindowsPath(relative).anchor:
+        raise UnsafePathError(f"media path {relative!r} is absolute")
+    normalized = posixpath.normpath(relative.replace("\\", "/"))
+    if normalized == ".." or normalized.startswith("../"):
+        raise UnsafePathError(f"media path {relative!r} climbs above the export root")
+    try:
+        base = root.resolve(strict=False)
+        resolved = (base / relative).resolve(strict=False)
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: symlink loop on 3.11/3.12
+        raise UnsafePathError(f"media path {relative!r} cannot be resolved: {exc}") from None
+    if resolved == base or not resolved.is_relative_to(base):
+        raise UnsafePathError(
+            f"media path {relative!r} resolves to {resolved}, outside the export root {base}")
+    return resolved
