@@ -21,3 +21,28 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4
     return await asyncpg.create_pool(
         database_url, min_size=min_size, max_size=max_size, init=_init_connection
     )
+
+
+class PoolRef:
+    """A pool opened at service start-up and handed to handlers registered before it (``ref.get()``)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        """Open the pool (idempotent)."""
+        if self._pool is None:
+            self._pool = await create_pool(self.database_url)
+
+    def get(self) -> asyncpg.Pool:
+        """The open pool. Raises ``RuntimeError`` before :meth:`open`."""
+        if self._pool is None:
+            raise RuntimeError("database pool used before start-up opened it")
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pool if open."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

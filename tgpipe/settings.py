@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MediaKind = Literal["photo", "video_file", "animation", "voice_message", "audio_file", "sticker", "document"]
@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     media_group: str = "tgpipe-media"
     writer_batch_max_records: PositiveInt = 500
     batch_timeout_ms: PositiveInt = 200
+    transient_retry_timeout_s: PositiveFloat = Field(
+        default=300.0, description="How long a batch retries transient errors before it is redelivered."
+    )
     publish_chunk: PositiveInt = Field(default=2000, description="Collector: events in flight before awaiting acks.")
 
     media_download_kinds: frozenset[MediaKind] = frozenset({"photo"})

@@ -1,0 +1,59 @@
+"""Media transport: consumes ``message.committed`` in batches (consumer group ``media_group``).
+
+Only committed messages reach this service, so every media row's foreign key to ``messages``
+holds by construction. Per batch: fetch and store the files (worker thread), upsert the rows
+in one statement, then commit offsets (:func:`tgpipe.consume.consume_batch`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from schemas import MessageCommitted
+from services.media.fetch import fetch_rows
+from services.media.persist import upsert_media
+from services.media.store import ContentStore
+from tgpipe.broker import consumer_options
+from tgpipe.consume import consume_batch
+from tgpipe.settings import Settings
+
+ProcessedHook = Callable[[list[MessageCommitted]], None]
+
+
+def register_media(
+    broker: KafkaBroker,
+    settings: Settings,
+    pool: Callable[[], asyncpg.Pool],
+    on_processed: ProcessedHook | None = None,
+) -> None:
+    """Subscribe the media service on ``broker``.
+
+    Args:
+        pool: returns the open asyncpg pool (opened at start-up, after registration).
+        on_processed: called with each batch's committed events once their media rows are written.
+    """
+    store = ContentStore(settings.media_dir)
+
+    async def process(events: list[MessageCommitted]) -> None:
+        rows = await asyncio.to_thread(fetch_rows, events, store, settings.media_download_kinds)
+        async with pool().acquire() as conn:
+            await upsert_media(conn, rows)
+        if on_processed:
+            on_processed(events)
+
+    @broker.subscriber(
+        settings.topic_committed,
+        group_id=settings.media_group,
+        batch=True,
+        max_records=settings.writer_batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        **consumer_options(settings),
+    )
+    async def store_media(msg: KafkaMessage) -> None:
+        await consume_batch(msg, broker, settings, MessageCommitted, process)

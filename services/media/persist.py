@@ -1,0 +1,53 @@
+"""Persistence of media rows: one idempotent multi-row upsert per batch (explicit SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass, fields
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRow:
+    """One row of ``media``; ``status`` is stored, missing, not_included, outside_export_root, skipped or failed."""
+
+    channel_id: int
+    message_id: int
+    kind: str
+    status: str
+    sha256: str | None = None
+    size_bytes: int | None = None
+    mime_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    source_path: str | None = None
+    error: str | None = None
+
+
+_COLUMNS = [f.name for f in fields(MediaRow)]
+_TYPES = ["bigint", "bigint", "text", "text", "text", "bigint", "text", "integer", "integer", "text", "text"]
+_UPSERT_MEDIA = f"""
+INSERT INTO media ({", ".join(_COLUMNS)})
+SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_TYPES, start=1))})
+ON CONFLICT (channel_id, message_id, kind) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])},
+    attempts = media.attempts + 1, updated_at = now()
+WHERE ({", ".join(f"media.{c}" for c in _COLUMNS[3:])})
+      IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS[3:])})
+  AND media.status <> 'stored'
+"""
+
+
+async def upsert_media(conn: asyncpg.Connection, rows: Sequence[MediaRow]) -> None:
+    """Upsert ``rows`` in one statement (its own transaction).
+
+    A stored row is final: a later attempt never downgrades it; other statuses are replaced
+    when the outcome changes, and an identical replay changes nothing.
+
+    Raises:
+        asyncpg.ForeignKeyViolationError: a row's message is not in ``messages`` (cannot happen
+            when rows come from ``message.committed`` events).
+    """
+    if rows:
+        await conn.execute(_UPSERT_MEDIA, *[list(col) for col in zip(*map(astuple, rows), strict=True)])

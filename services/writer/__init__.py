@@ -1,0 +1,1 @@
+"""The single writer: message events → PostgreSQL → message-committed events."""

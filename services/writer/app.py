@@ -1,0 +1,84 @@
+"""Writer transport: consumes ``message.upserted`` in batches (consumer group ``writer_group``).
+
+Per batch: one database transaction (see :mod:`services.writer.persist`), then one
+``message.committed`` event per distinct message, published and acknowledged by the broker,
+then the consumer offsets are committed (:func:`tgpipe.consume.consume_batch`). A redelivered
+batch re-emits its committed events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from schemas import CommittedPayload, MessageCommitted, MessageUpserted, encode_event
+from services.writer.persist import write_batch
+from tgpipe.broker import consumer_options
+from tgpipe.consume import consume_batch
+from tgpipe.settings import Settings
+
+SOURCE = "tgpipe-writer"
+CommittedHook = Callable[[list[MessageCommitted]], None]
+
+
+def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
+    """Build the ``message.committed`` event for each written message (carrying its media refs)."""
+    return [
+        MessageCommitted(
+            source=SOURCE,
+            payload=CommittedPayload(
+                channel_id=e.payload.message.channel_id,
+                message_id=e.payload.message.message_id,
+                causation_id=e.event_id,
+                media=e.payload.media,
+            ),
+        )
+        for e in written
+    ]
+
+
+async def publish_all(broker: KafkaBroker, topic: str, events: list[MessageCommitted]) -> None:
+    """Publish ``events`` (keyed by channel id) without a round trip each, then await every ack."""
+    futures = [
+        await broker.publish(encode_event(e), topic=topic, key=e.key, no_confirm=True) for e in events
+    ]
+    await asyncio.gather(*futures)
+
+
+def register_writer(
+    broker: KafkaBroker,
+    settings: Settings,
+    pool: Callable[[], asyncpg.Pool],
+    on_committed: CommittedHook | None = None,
+) -> None:
+    """Subscribe the writer on ``broker``.
+
+    Args:
+        pool: returns the open asyncpg pool (opened at start-up, after registration).
+        on_committed: called with the committed events after the broker acknowledged them
+            (used by ``tgpipe archive`` to observe progress in-process).
+    """
+
+    async def process(events: list[MessageUpserted]) -> None:
+        async with pool().acquire() as conn:
+            written = await write_batch(conn, events)
+        committed = committed_events(written)
+        await publish_all(broker, settings.topic_committed, committed)
+        if on_committed:
+            on_committed(committed)
+
+    @broker.subscriber(
+        settings.topic_messages,
+        group_id=settings.writer_group,
+        batch=True,
+        max_records=settings.writer_batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        **consumer_options(settings),
+    )
+    async def write_messages(msg: KafkaMessage) -> None:
+        await consume_batch(msg, broker, settings, MessageUpserted, process)

@@ -1,0 +1,39 @@
+"""The content-addressed store: digest-named, stored once, never a partial file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from services.media.store import ContentStore
+
+
+def test_put_stores_bytes_under_their_sha256(tmp_path):
+    store = ContentStore(tmp_path)
+    data = b"\xff\xd8\xff photo bytes"
+    digest = store.put(data)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert store.path_for(digest).read_bytes() == data
+
+
+def test_identical_bytes_are_stored_once(tmp_path):
+    store = ContentStore(tmp_path)
+    first = store.put(b"same")
+    mtime = store.path_for(first).stat().st_mtime_ns
+    assert store.put(b"same") == first
+    assert store.path_for(first).stat().st_mtime_ns == mtime
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [store.path_for(first)]
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    store = ContentStore(tmp_path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        store.put(b"never visible")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

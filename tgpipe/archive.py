@@ -1,0 +1,222 @@
+"""``tgpipe archive``: collector, writer and media service wired together in one process.
+
+The services run exactly as deployed (their own Kafka clients and consumer groups); this module
+only starts them, publishes the export, and waits until every published message has been
+committed by the writer and processed by the media service. Completion is observed through
+the services' hooks (message keys), never through topic end offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from faststream.kafka import KafkaBroker
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas import MessageCommitted, MessageUpserted, MessageUpsertedPayload
+from services.collector.export import ExportReader
+from services.collector.publish import publish_payloads
+from services.media.app import register_media
+from services.writer.app import register_writer
+from tgpipe.broker import ensure_topics, make_broker
+from tgpipe.db import PoolRef
+from tgpipe.errors import TgpipeError
+from tgpipe.migrations import upgrade
+from tgpipe.settings import Settings
+from tgpipe.verify import ExportCounts
+
+MessageKey = tuple[int, int]
+
+
+class PipelineStalled(TgpipeError):
+    """No message was committed or processed for ``stall_timeout`` seconds while some were pending."""
+
+
+@dataclass
+class ArchiveSummary:
+    """What ``archive`` did: counts from the export and the run, for the printed summary."""
+
+    export: Path
+    chats: list[tuple[int, str, str | None]]
+    messages_by_kind: Counter
+    published: int
+    elapsed_s: float
+    local_time_fallbacks: int
+    timezone: str
+    problems: list[str] = field(default_factory=list)
+    expected: ExportCounts = field(default_factory=ExportCounts)
+
+    @property
+    def messages_per_s(self) -> float:
+        """Published messages divided by elapsed wall-clock seconds."""
+        return self.published / self.elapsed_s if self.elapsed_s else 0.0
+
+
+class ProgressTracker:
+    """Message keys ``(channel_id, message_id)`` seen at each stage, fed by the services' hooks.
+
+    ``on_change`` (e.g. a progress-bar refresh) is called after every hook.
+    """
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self.published: set[MessageKey] = set()
+        self.committed: set[MessageKey] = set()
+        self.processed: set[MessageKey] = set()
+        self._changed = asyncio.Event()
+        self._on_change = on_change
+
+    def _add(self, target: set[MessageKey], keys: Iterable[MessageKey]) -> None:
+        target.update(keys)
+        self._changed.set()
+        if self._on_change:
+            self._on_change()
+
+    def on_published(self, events: list[MessageUpserted]) -> None:
+        """Collector hook: these events were acknowledged by the broker."""
+        self._add(self.published, ((e.payload.message.channel_id, e.payload.message.message_id) for e in events))
+
+    def on_committed(self, events: list[MessageCommitted]) -> None:
+        """Writer hook: these messages are committed and their committed events acknowledged."""
+        self._add(self.committed, ((e.payload.channel_id, e.payload.message_id) for e in events))
+
+    def on_processed(self, events: list[MessageCommitted]) -> None:
+        """Media hook: these committed events have their media rows written."""
+        self._add(self.processed, ((e.payload.channel_id, e.payload.message_id) for e in events))
+
+    @property
+    def done(self) -> bool:
+        """Every published message was committed and then processed by the media service."""
+        return self.published <= self.processed
+
+    async def wait_until(self, predicate: Callable[[], bool], stall_timeout: float) -> None:
+        """Return once ``predicate()`` holds.
+
+        Raises:
+            PipelineStalled: no hook reported progress for ``stall_timeout`` seconds.
+        """
+        while True:
+            self._changed.clear()
+            if predicate():
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), stall_timeout)
+            except TimeoutError:
+                raise PipelineStalled(
+                    f"no progress for {stall_timeout:.0f}s: published {len(self.published)}, "
+                    f"committed {len(self.committed)}, media {len(self.processed)}"
+                ) from None
+
+
+@asynccontextmanager
+async def running_services(settings: Settings, tracker: ProgressTracker, *, writer: bool = True,
+                           media: bool = True) -> AsyncIterator[KafkaBroker]:
+    """Run the writer and/or media service in this process, each with its own Kafka clients.
+
+    Yields a started producer-side broker for the collector. Migrations must already be applied.
+    On exit every broker is stopped (consumers leave their groups) and the pool is closed.
+    """
+    database_url, _ = settings.require_external()
+    pool = PoolRef(database_url)
+    await pool.open()
+    brokers = []
+    if writer:
+        brokers.append(make_broker(settings, client_id="tgpipe-writer"))
+        register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed)
+    if media:
+        brokers.append(make_broker(settings, client_id="tgpipe-media"))
+        register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed)
+    brokers.append(make_broker(settings, client_id="tgpipe-collector"))
+    try:
+        for broker in brokers:
+            await broker.start()
+        yield brokers[-1]
+    finally:
+        for broker in reversed(brokers):
+            await broker.stop()
+        await pool.close()
+
+
+@dataclass
+class LoadedExport:
+    """An export read in full: its reader, payloads in export order, and what it holds."""
+
+    reader: ExportReader
+    payloads: list[MessageUpsertedPayload]
+    kinds: Counter
+    expected: ExportCounts
+
+
+def load_export(path: Path, settings: Settings) -> LoadedExport:
+    """Read ``path`` with the settings' time zone and count messages by kind and photos per chat.
+
+    Raises:
+        ExportError: the export cannot be read (malformed entries are collected, not raised).
+    """
+    reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
+    loaded = LoadedExport(reader=reader, payloads=list(reader.payloads()), kinds=Counter(), expected=ExportCounts())
+    for payload in loaded.payloads:
+        message = payload.message
+        loaded.kinds[message.kind] += 1
+        loaded.expected.messages[message.channel_id] += 1
+        loaded.expected.photos[message.channel_id] += sum(ref.kind == "photo" for ref in payload.media)
+    return loaded
+
+
+def expected_counts(path: Path, settings: Settings) -> ExportCounts:
+    """Messages and photo references per chat in the export at ``path`` (for ``verify --export``)."""
+    return load_export(path, settings).expected
+
+
+async def archive(settings: Settings, export: Path, *, stall_timeout: float = 120.0,
+                  show_progress: bool = True) -> ArchiveSummary:
+    """Archive one Telegram Desktop export through the pipeline into the configured database.
+
+    Args:
+        settings: with ``database_url`` and ``kafka_bootstrap_servers`` set (the CLI fills them
+            from the embedded default when unset).
+        export: the export folder (or its ``result.json``).
+        stall_timeout: seconds without progress before giving up.
+
+    Raises:
+        ExportError: the export cannot be read.
+        PipelineStalled: the services stopped making progress.
+    """
+    started = time.monotonic()
+    loaded = load_export(export, settings)
+    reader, payloads = loaded.reader, loaded.payloads
+    database_url, _ = settings.require_external()
+    await asyncio.to_thread(upgrade, database_url)
+    await ensure_topics(settings)
+
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=not show_progress, transient=True) as progress:
+        stages = [(progress.add_task(name, total=len(payloads)), name) for name in ("published", "committed", "media")]
+
+        def refresh() -> None:
+            for task, keys in zip(stages, (tracker.published, tracker.committed, tracker.processed), strict=True):
+                progress.update(task[0], completed=len(keys))
+
+        tracker = ProgressTracker(on_change=refresh)
+        async with running_services(settings, tracker) as collector:
+            published = await publish_payloads(collector, settings, payloads, source=f"export:{reader.export_root}",
+                                               on_acked=tracker.on_published)
+            await tracker.wait_until(lambda: tracker.done, stall_timeout)
+
+    return ArchiveSummary(
+        export=reader.export_root,
+        chats=[(c.channel_id, c.type, c.title) for c in reader.chats],
+        messages_by_kind=loaded.kinds,
+        published=published,
+        elapsed_s=time.monotonic() - started,
+        local_time_fallbacks=reader.local_time_fallbacks,
+        timezone=settings.export_timezone,
+        problems=[str(p) for p in reader.problems],
+        expected=loaded.expected,
+    )

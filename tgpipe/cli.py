@@ -1,0 +1,162 @@
+"""The ``tgpipe`` command line (typer).
+
+``archive`` runs the whole pipeline in one process on the embedded default; ``collector``,
+``writer`` and ``media`` are the deployable services; ``db upgrade`` migrates; ``verify``
+checks integrity. All configuration comes from :class:`tgpipe.settings.Settings` (``TGPIPE_*``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tgpipe.settings import Settings
+
+app = typer.Typer(help="Archive Telegram channels into PostgreSQL through Kafka, with their photos.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+collector_app = typer.Typer(help="Collect messages and publish them to the messages topic.", no_args_is_help=True)
+db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
+app.add_typer(collector_app, name="collector")
+app.add_typer(db_app, name="db")
+console = Console()
+
+ExportPath = Annotated[Path, typer.Option("--export", exists=True, help="Telegram Desktop export folder or result.json")]
+TimezoneOpt = Annotated[str | None, typer.Option(
+    "--timezone", help="IANA zone of `date` in exports without date_unixtime (default TGPIPE_EXPORT_TIMEZONE or UTC)")]
+
+
+def _settings(**overrides: object) -> Settings:
+    """Load settings from the environment; exit 2 with pydantic's message when invalid."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        console.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+async def _verify(settings: Settings, expected=None, digest: bool = False):
+    from tgpipe.db import create_pool
+    from tgpipe.verify import table_digest, verify
+
+    pool = await create_pool(settings.database_url, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            report = await verify(conn, expected)
+            digests = await table_digest(conn) if digest else None
+            by_status = dict(await conn.fetch("SELECT status, count(*) FROM media GROUP BY status"))
+        return report, digests, by_status
+    finally:
+        await pool.close()
+
+
+@app.command()
+def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
+    """Archive an export through the real pipeline; print the summary and the verify report.
+
+    Exit 0 only when verify is clean. Starts the embedded PostgreSQL and broker for whichever
+    of TGPIPE_DATABASE_URL / TGPIPE_KAFKA_BOOTSTRAP_SERVERS is unset.
+    """
+    from tgpipe.archive import archive as run_archive
+    from tgpipe.embedded import embedded_settings
+    from tgpipe.render import render_report, render_summary
+
+    logging.basicConfig(level=logging.WARNING)
+    with embedded_settings(_settings(export_timezone=timezone)) as settings:
+        summary = asyncio.run(run_archive(settings, export))
+        report, _, by_status = asyncio.run(_verify(settings, summary.expected))
+    render_summary(console, summary, by_status)
+    render_report(console, report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("verify")
+def verify_cmd(
+    export: Annotated[Path | None, typer.Option("--export", exists=True, help="compare counts with this export")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    digest: Annotated[bool, typer.Option("--digest", help="print the canonical digest of every table")] = False,
+    timezone: TimezoneOpt = None,
+) -> None:
+    """Check the archive's integrity; non-zero exit on any violation."""
+    from tgpipe.archive import expected_counts
+    from tgpipe.embedded import embedded_settings
+    from tgpipe.render import render_report
+
+    with embedded_settings(_settings(export_timezone=timezone), kafka=False) as settings:
+        expected = expected_counts(export, settings) if export else None
+        report, digests, _ = asyncio.run(_verify(settings, expected, digest))
+    if as_json:
+        print(json.dumps({**report.as_dict(), **({"digest": digests} if digests else {})}, indent=2))
+    else:
+        render_report(console, report)
+        if digests:
+            for table, value in digests.items():
+                console.print(f"digest {table}: {value['sha256']}" + (f" ({value['rows']} rows)" if "rows" in value else ""))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@collector_app.command("export")
+def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezone: TimezoneOpt = None) -> None:
+    """Publish every message of a Telegram Desktop export to the messages topic (deployed collector)."""
+    from zoneinfo import ZoneInfo
+
+    from services.collector.export import ExportReader
+    from services.collector.publish import publish_payloads
+    from tgpipe.broker import ensure_topics, make_broker
+
+    settings = _settings(export_timezone=timezone)
+    settings.require_external()
+    reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
+
+    async def run() -> int:
+        await ensure_topics(settings)
+        broker = make_broker(settings, client_id="tgpipe-collector")
+        await broker.start()
+        try:
+            return await publish_payloads(broker, settings, reader.payloads(), source=f"export:{reader.export_root}")
+        finally:
+            await broker.stop()
+
+    published = asyncio.run(run())
+    console.print(f"published {published} messages to {settings.topic_messages}")
+    for problem in reader.problems:
+        console.print(f"[red]export problem:[/red] {problem}")
+
+
+def _run_service(client_id: str, register) -> None:
+    from tgpipe.service import service_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(service_app(_settings(), client_id, register).run())
+
+
+@app.command()
+def writer() -> None:
+    """Run the writer service (consumer group TGPIPE_WRITER_GROUP) until stopped."""
+    from services.writer.app import register_writer
+
+    _run_service("tgpipe-writer", register_writer)
+
+
+@app.command()
+def media() -> None:
+    """Run the media service (consumer group TGPIPE_MEDIA_GROUP) until stopped."""
+    from services.media.app import register_media
+
+    _run_service("tgpipe-media", register_media)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply database migrations (Alembic) up to REVISION."""
+    from tgpipe.embedded import embedded_settings
+    from tgpipe.migrations import upgrade
+
+    with embedded_settings(_settings(), kafka=False) as settings:
+        upgrade(settings.database_url, revision)
+    console.print(f"database at revision {revision}")

@@ -1,0 +1,125 @@
+"""The batch-consumption loop shared by the writer and the media service (transport only).
+
+For one polled batch of records it:
+
+1. decodes every record; one that cannot be decoded, or is not the event type the topic
+   carries, goes to the dead-letter topic with its reason (the partition keeps moving);
+2. hands the decoded events to the service's ``process`` coroutine, retrying transient errors
+   (:func:`tgpipe.errors.is_transient`) with capped exponential backoff;
+3. when ``process`` fails permanently on a batch of several events, splits it and processes
+   each event alone, so only the bad one is dead-lettered;
+4. commits the consumer offsets only after all of that succeeded (``AckPolicy.MANUAL``).
+
+If transient retries run out, the batch is negatively acknowledged (the consumer seeks back to
+its first offsets) and nothing is committed, so it is redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import stamina
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from schemas import decode_event
+from tgpipe.errors import EventError, EventSchemaError, is_transient
+from tgpipe.settings import Settings
+
+log = logging.getLogger(__name__)
+E = TypeVar("E")
+
+DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error-class", "error-message")
+
+
+async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerRecord, error: BaseException) -> None:
+    """Publish ``record`` unchanged (value and key) to the dead-letter topic and await the broker's ack.
+
+    Headers (``tgpipe-`` + :data:`DLQ_HEADERS`) carry the source topic, partition, offset, the
+    error's class name and its message.
+    """
+    headers = dict(zip(
+        (f"tgpipe-{h}" for h in DLQ_HEADERS),
+        (record.topic, str(record.partition), str(record.offset), type(error).__name__, str(error)[:2000]),
+        strict=True,
+    ))
+    log.warning("dead-lettered %s[%s]@%s: %s: %s", record.topic, record.partition, record.offset,
+                type(error).__name__, error)
+    await broker.publish(record.value or b"", topic=settings.topic_dead_letter, key=record.key, headers=headers)
+
+
+def _decode(records: Sequence[ConsumerRecord], expected: type[E]) -> tuple[list[tuple[ConsumerRecord, E]],
+                                                                          list[tuple[ConsumerRecord, EventError]]]:
+    good, bad = [], []
+    for record in records:
+        try:
+            event = decode_event(record.value or b"")
+            if not isinstance(event, expected):
+                raise EventSchemaError(f"event type {event.type!r} does not belong on topic {record.topic}")
+            good.append((record, event))
+        except EventError as exc:
+            bad.append((record, exc))
+    return good, bad
+
+
+async def consume_batch(
+    msg: KafkaMessage,
+    broker: KafkaBroker,
+    settings: Settings,
+    expected: type[E],
+    process: Callable[[list[E]], Awaitable[None]],
+) -> None:
+    """Run one batch through decode → ``process`` → offset commit (see the module docstring).
+
+    Args:
+        msg: FastStream's batch message; ``msg.raw_message`` is the tuple of aiokafka records.
+        expected: the event class the topic carries (``MessageUpserted`` or ``MessageCommitted``).
+        process: the service's work for a list of events; must be idempotent, because a
+            retried or redelivered batch runs it again.
+
+    Raises:
+        Exception: the last transient error once retries are exhausted (after seeking back).
+    """
+    records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+    good, bad = _decode(records, expected)
+    try:
+        for record, error in bad:
+            await _retrying(settings, dead_letter, broker, settings, record, error)
+        if good:
+            await _process_or_split(broker, settings, good, process)
+    except Exception:
+        await msg.nack()
+        raise
+    await msg.ack()
+
+
+async def _process_or_split(broker, settings, good, process) -> None:
+    try:
+        await _retrying(settings, process, [event for _, event in good])
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        if len(good) == 1:
+            await _retrying(settings, dead_letter, broker, settings, good[0][0], exc)
+            return
+        log.warning("batch of %d failed permanently (%s: %s); processing one by one",
+                    len(good), type(exc).__name__, exc)
+        for pair in good:
+            await _process_or_split(broker, settings, [pair], process)
+
+
+async def _retrying(settings: Settings, fn, *args) -> None:
+    async for attempt in stamina.retry_context(
+        on=is_transient,
+        attempts=None,
+        timeout=settings.transient_retry_timeout_s,
+        wait_initial=0.1,
+        wait_max=5.0,
+    ):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("retrying %s (attempt %d) after a transient error",
+                            getattr(fn, "__name__", fn), attempt.num)
+            await fn(*args)
