@@ -33,6 +33,13 @@ def test_embedded_settings_starts_nothing_when_both_are_set(tmp_path: Path) -> N
     assert not (tmp_path / "home").exists()  # no pgdata, no broker log
 
 
+def test_embedded_settings_without_kafka_starts_no_broker(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", database_url="postgresql://u@db.invalid/x")
+    with embedded_settings(settings, kafka=False) as effective:
+        assert effective == settings and effective.kafka_bootstrap_servers is None
+    assert not (tmp_path / "home").exists()
+
+
 async def test_embedded_postgres_keeps_data_across_runs(pg_root: Path) -> None:
     pgdata = pg_root / "pgdata"
     with EmbeddedPostgres(pgdata) as server:

@@ -353,16 +353,17 @@ def _terminate(process: subprocess.Popen[bytes], grace: float = 3.0) -> None:
 
 
 @contextlib.contextmanager
-def embedded_settings(settings: Settings) -> Iterator[Settings]:
+def embedded_settings(settings: Settings, *, kafka: bool = True) -> Iterator[Settings]:
     """Yield ``settings`` completed with embedded parts for what it leaves unset; stop them after.
 
     * ``database_url`` unset: starts :class:`EmbeddedPostgres` on ``settings.home / "pgdata"``
       (kept across runs) and fills in the URL of its database ``tgpipe`` (created when missing).
     * ``kafka_bootstrap_servers`` unset: starts a :class:`TansuBroker` logging to
       ``settings.home / "logs"``, fills in its address and turns the idempotent producer off
-      with shorter group timeouts (:data:`TANSU_SETTINGS`).
+      with shorter group timeouts (:data:`TANSU_SETTINGS`). Not with ``kafka=False``, for
+      commands that only use the database (``verify``, ``db upgrade``).
 
-    Starts nothing and yields ``settings`` itself when both are set.
+    Starts nothing and yields ``settings`` itself when nothing is missing.
 
     Raises:
         EmbeddedError: a part cannot be started (the ones already started are stopped).
@@ -372,7 +373,7 @@ def embedded_settings(settings: Settings) -> Iterator[Settings]:
         if not settings.database_url:
             postgres = stack.enter_context(EmbeddedPostgres(settings.home / "pgdata"))
             update["database_url"] = postgres.ensure_database(EMBEDDED_DATABASE)
-        if not settings.kafka_bootstrap_servers:
+        if kafka and not settings.kafka_bootstrap_servers:
             broker = stack.enter_context(TansuBroker(settings.home / "logs"))
             update["kafka_bootstrap_servers"] = broker.bootstrap_servers
             update.update(TANSU_SETTINGS)
