@@ -217,6 +217,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         elapsed_s=time.monotonic() - started,
         local_time_fallbacks=reader.local_time_fallbacks,
         timezone=settings.export_timezone,
-        problems=[str(p) for p in reader.problems],
+        problems=[str(p) for p in reader.problems] + [
+            f"message {u.message_id} in chat {u.channel_id}: media path {u.path!r} refused: {u.reason}"
+            for u in reader.unsafe_paths],
         expected=loaded.expected,
     )
