@@ -21,11 +21,13 @@ def _bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap_servers
 
 
-def make_broker(settings: Settings, *, client_id: str, log_level: int = logging.WARNING) -> KafkaBroker:
+def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
     """Build a FastStream :class:`KafkaBroker` from ``settings``.
 
     ``acks`` and the idempotent producer follow ``kafka_acks`` / ``kafka_enable_idempotence``
-    (both on for Apache Kafka; the local Tansu broker needs idempotence off).
+    (both on for Apache Kafka; the local Tansu broker needs idempotence off). FastStream logs
+    through the standard logger ``tgpipe.faststream``: lifecycle lines at INFO, one access line
+    per batch at DEBUG.
 
     Raises:
         ConfigurationError: ``kafka_bootstrap_servers`` is unset.
@@ -38,7 +40,8 @@ def make_broker(settings: Settings, *, client_id: str, log_level: int = logging.
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=5,
         max_request_size=16 * 1024 * 1024,
-        log_level=log_level,
+        logger=logging.getLogger("tgpipe.faststream"),
+        log_level=logging.DEBUG,
         graceful_timeout=30.0,
     )
 

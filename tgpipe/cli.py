@@ -40,7 +40,7 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from None
 
 
-async def _verify(settings: Settings, expected=None, digest: bool = False):
+async def _verify(settings: Settings, expected=None, digest: bool = False, chats: list[int] | None = None):
     from tgpipe.db import create_pool
     from tgpipe.verify import table_digest, verify
 
@@ -49,7 +49,9 @@ async def _verify(settings: Settings, expected=None, digest: bool = False):
         async with pool.acquire() as conn:
             report = await verify(conn, expected)
             digests = await table_digest(conn) if digest else None
-            by_status = dict(await conn.fetch("SELECT status, count(*) FROM media GROUP BY status"))
+            by_status = dict(await conn.fetch(
+                "SELECT status, count(*) FROM media WHERE $1::bigint[] IS NULL OR channel_id = ANY($1) "
+                "GROUP BY status", chats))
         return report, digests, by_status
     finally:
         await pool.close()
@@ -69,7 +71,8 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     with embedded_settings(_settings(export_timezone=timezone)) as settings:
         summary = asyncio.run(run_archive(settings, export))
-        report, _, by_status = asyncio.run(_verify(settings, summary.expected))
+        chats = [channel_id for channel_id, _, _ in summary.chats]
+        report, _, by_status = asyncio.run(_verify(settings, summary.expected, chats=chats))
     render_summary(console, summary, by_status)
     render_report(console, report)
     raise typer.Exit(0 if report.ok else 1)
@@ -96,7 +99,8 @@ def verify_cmd(
         render_report(console, report)
         if digests:
             for table, value in digests.items():
-                console.print(f"digest {table}: {value['sha256']}" + (f" ({value['rows']} rows)" if "rows" in value else ""))
+                rows = f" ({value['rows']} rows)" if "rows" in value else ""
+                console.print(f"digest {table}: {value['sha256']}{rows}", soft_wrap=True)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -129,10 +133,16 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
 
 
 def _run_service(client_id: str, register) -> None:
+    from tgpipe.errors import ConfigurationError
     from tgpipe.service import service_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(service_app(_settings(), client_id, register).run())
+    try:
+        service = service_app(_settings(), client_id, register)
+    except ConfigurationError as exc:
+        console.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+    asyncio.run(service.run())
 
 
 @app.command()

@@ -25,8 +25,8 @@ def render_summary(console: Console, summary: ArchiveSummary, media_by_status: d
     for status, count in sorted(media_by_status.items()):
         media.add_row(status, str(count))
     console.print(media)
-    console.print(f"Elapsed {summary.elapsed_s:.1f} s, {summary.published} messages published, "
-                  f"{summary.messages_per_s:,.0f} messages/s")
+    console.print(f"Elapsed {summary.elapsed_s:.1f} s (start-up included), {summary.published} messages "
+                  f"published, {summary.messages_per_s:,.0f} messages/s")
     if summary.local_time_fallbacks:
         console.print(f"[yellow]{summary.local_time_fallbacks} messages had no date_unixtime: their local "
                       f"`date` was read in time zone {summary.timezone} (set TGPIPE_EXPORT_TIMEZONE or "
