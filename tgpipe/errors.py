@@ -65,26 +65,31 @@ class EventSchemaError(EventError):
     """The record is JSON but not a known event type and schema version, or it fails validation."""
 
 
-# SQLSTATE classes that a retry can fix: 08 connection exception, 40 transaction rollback
-# (serialization failure 40001, deadlock 40P01), 53 insufficient resources, 57P0x operator
-# intervention (admin shutdown, cannot connect now).
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+# SQLSTATEs that a retry can fix: class 08 connection exception; 40001 serialization failure,
+# 40P01 deadlock, 40003 statement completion unknown (not 40002, a constraint violation reported
+# at commit); class 53 insufficient resources; 55P03 lock not available (lock_timeout); 57014
+# query canceled (statement_timeout, pg_cancel_backend); 57P0x operator intervention (admin or
+# crash shutdown, cannot connect now).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40001", "40P01", "40003", "53", "55P03", "57014", "57P")
 
 
 def is_transient(exc: BaseException) -> bool:
     """Tell whether retrying the same work may succeed.
 
-    Transient: lost or refused connections (``OSError``, ``asyncpg.InterfaceError`` on a closed
-    connection), PostgreSQL errors whose SQLSTATE is in classes 08, 40, 53 or 57P, and aiokafka
-    errors marked ``retriable`` (``KafkaConnectionError``, ``NotLeaderForPartitionError``…) or
-    timeouts. Everything else (constraint violations, data errors, schema errors) is permanent.
+    Transient: lost or refused connections (``OSError``; asyncpg's ``ConnectionDoesNotExistError``,
+    SQLSTATE 08003, for a connection lost mid-query, and its ``InterfaceError`` for a closed
+    connection or a closing pool), PostgreSQL errors with a SQLSTATE listed above (serialization
+    failure, deadlock, lock or statement timeout, shutdown…), aiokafka errors marked ``retriable``
+    (``KafkaConnectionError``, ``NotLeaderForPartitionError``…) and timeouts. Everything else is
+    permanent: constraint violations, data errors (asyncpg raises an argument it cannot encode,
+    e.g. an integer beyond bigint, as ``asyncpg.DataError``, SQLSTATE 22000), schema errors.
     """
     if isinstance(exc, EventError | ExportError):
         return False
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", None) or ""
         return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
-    if isinstance(exc, asyncpg.InterfaceError):  # e.g. ConnectionDoesNotExistError
+    if isinstance(exc, asyncpg.InterfaceError):  # a closed connection, a closing pool
         return True
     if isinstance(exc, kafka_errors.KafkaError):
         return bool(getattr(exc, "retriable", False)) or isinstance(exc, kafka_errors.KafkaTimeoutError)
