@@ -4,8 +4,10 @@ from schemas.events import (
     SCHEMA_VERSION,
     ChannelPayload,
     CommittedPayload,
+    DeletedPayload,
     MediaRef,
     MessageCommitted,
+    MessageDeleted,
     MessagePayload,
     MessageUpserted,
     MessageUpsertedPayload,
@@ -15,6 +17,7 @@ from schemas.events import (
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "ChannelPayload", "CommittedPayload", "MediaRef", "MessageCommitted", "MessagePayload",
+    "SCHEMA_VERSION", "ChannelPayload", "CommittedPayload", "DeletedPayload", "MediaRef", "MessageCommitted",
+    "MessageDeleted", "MessagePayload",
     "MessageUpserted", "MessageUpsertedPayload", "SenderPayload", "decode_event", "encode_event",
 ]

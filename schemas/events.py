@@ -11,6 +11,9 @@ Types (schema version 1):
   its parents (channel, sender) and media references. Written by the collector.
 * ``message.committed`` on the committed topic, keyed by channel id: the message is in
   PostgreSQL. Written by the writer after its transaction commits; read by the media service.
+* ``message.deleted`` on the messages topic, keyed by channel id (``unresolved`` when Telegram
+  did not say which chat): Telegram deleted these message ids. Written by the Telegram
+  collector; the writer marks the rows deleted (soft) or records the deletion as unresolved.
 
 :func:`decode_event` turns bytes into one of these or raises
 :class:`~tgpipe.errors.UndecodableEventError` / :class:`~tgpipe.errors.EventSchemaError`;
@@ -67,6 +70,10 @@ class MediaRef(_Model):
     For exports, ``path`` is the export's relative path (``photo`` or ``file`` field) and
     ``export_root`` the absolute export directory; the media service resolves it again
     safely before reading. ``unavailable`` says why there is nothing to read.
+
+    For ``source="telegram"``, ``photo_id`` is Telegram's ``Photo.id`` (``None`` when the message
+    carries no usable photo) and ``width``/``height``/``file_size`` describe its largest real
+    photo size; the media service re-fetches the message for a fresh file reference.
     """
 
     kind: str = Field(description="photo, video_file, animation, voice_message, sticker, document…")
@@ -78,6 +85,7 @@ class MediaRef(_Model):
     height: int | None = None
     mime_type: str | None = None
     unavailable: MediaStatusHint | None = None
+    photo_id: int | None = Field(default=None, description="Telegram Photo.id (source telegram)")
 
 
 class MessagePayload(_Model):
@@ -123,6 +131,21 @@ class CommittedPayload(_Model):
     media: list[MediaRef] = Field(default_factory=list)
 
 
+class DeletedPayload(_Model):
+    """Telegram deleted ``message_ids`` (a live ``MessageDeleted`` update or a reconcile pass).
+
+    ``channel_id`` is ``None`` when Telegram did not say which chat: private chats and basic
+    groups number their messages per account, so such ids are recorded as unresolved and never
+    matched to a chat by guess. ``deleted_at`` is when the deletion was observed (Telegram does
+    not say when it happened).
+    """
+
+    channel_id: int | None
+    message_ids: list[int] = Field(min_length=1)
+    deleted_at: AwareDatetime
+    detected_by: Literal["live", "reconcile"]
+
+
 class _Envelope(_Model):
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -155,11 +178,24 @@ class MessageCommitted(_Envelope):
         return str(self.payload.channel_id).encode()
 
 
-Event = Annotated[MessageUpserted | MessageCommitted, Field(discriminator="type")]
+class MessageDeleted(_Envelope):
+    """Envelope of ``message.deleted``."""
+
+    type: Literal["message.deleted"] = "message.deleted"
+    payload: DeletedPayload
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the channel id (same partition as the channel's upserts), or ``unresolved``."""
+        channel_id = self.payload.channel_id
+        return b"unresolved" if channel_id is None else str(channel_id).encode()
+
+
+Event = Annotated[MessageUpserted | MessageCommitted | MessageDeleted, Field(discriminator="type")]
 _EVENT = TypeAdapter(Event)
 
 
-def decode_event(data: bytes) -> MessageUpserted | MessageCommitted:
+def decode_event(data: bytes) -> MessageUpserted | MessageCommitted | MessageDeleted:
     """Decode one record value.
 
     Raises:
@@ -185,6 +221,6 @@ def decode_event(data: bytes) -> MessageUpserted | MessageCommitted:
         raise EventSchemaError(f"invalid {loc}: {first['msg']} ({exc.error_count()} error(s))") from None
 
 
-def encode_event(event: MessageUpserted | MessageCommitted) -> bytes:
+def encode_event(event: MessageUpserted | MessageCommitted | MessageDeleted) -> bytes:
     """Serialize an event to its JSON record value (UTF-8 bytes)."""
     return event.model_dump_json().encode()

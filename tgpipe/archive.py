@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from schemas import MessageCommitted, MessageUpserted, MessageUpsertedPayload
 from services.collector.export import ExportReader
 from services.collector.publish import publish_payloads
+from services.collector.telegram.client import TelegramClient
 from services.media.app import register_media
 from services.writer.app import register_writer
 from tgpipe.broker import ensure_topics, make_broker
@@ -116,10 +117,11 @@ class ProgressTracker:
 
 @asynccontextmanager
 async def running_services(settings: Settings, tracker: ProgressTracker, *, writer: bool = True,
-                           media: bool = True) -> AsyncIterator[KafkaBroker]:
+                           media: bool = True, telegram: TelegramClient | None = None) -> AsyncIterator[KafkaBroker]:
     """Run the writer and/or media service in this process, each with its own Kafka clients.
 
     Yields a started producer-side broker for the collector. Migrations must already be applied.
+    ``telegram`` is the media service's Telegram client (for ``source="telegram"`` photos).
     On exit every broker is stopped (consumers leave their groups) and the pool is closed.
     """
     database_url, _ = settings.require_external()
@@ -131,7 +133,7 @@ async def running_services(settings: Settings, tracker: ProgressTracker, *, writ
         register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed)
     if media:
         brokers.append(make_broker(settings, client_id="tgpipe-media"))
-        register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed)
+        register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed, telegram=telegram)
     brokers.append(make_broker(settings, client_id="tgpipe-collector"))
     try:
         for broker in brokers:

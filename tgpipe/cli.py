@@ -155,10 +155,23 @@ def writer() -> None:
 
 @app.command()
 def media() -> None:
-    """Run the media service (consumer group TGPIPE_MEDIA_GROUP) until stopped."""
-    from services.media.app import register_media
+    """Run the media service (consumer group TGPIPE_MEDIA_GROUP) until stopped.
 
-    _run_service("tgpipe-media", register_media)
+    With a Telegram session configured (its own: never the collector's), photos of Telegram
+    messages are downloaded through it; without one they are recorded as no_telegram_client.
+    """
+    import functools
+
+    from services.collector.telegram.session import open_client
+    from services.media.app import register_media
+    from tgpipe.errors import ConfigurationError
+
+    try:
+        telegram = open_client(_settings(), receive_updates=False)
+    except ConfigurationError as exc:
+        console.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _run_service("tgpipe-media", functools.partial(register_media, telegram=telegram))
 
 
 @db_app.command("upgrade")
@@ -170,3 +183,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     with embedded_settings(_settings(), kafka=False) as settings:
         upgrade(settings.database_url, revision)
     console.print(f"database at revision {revision}")
+
+
+# Registers `login`, `collector telegram` and `collector gaps` on the apps above.
+import tgpipe.cli_telegram  # noqa: E402,F401

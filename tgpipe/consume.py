@@ -50,8 +50,8 @@ async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerR
     await broker.publish(record.value or b"", topic=settings.topic_dead_letter, key=record.key, headers=headers)
 
 
-def _decode(records: Sequence[ConsumerRecord], expected: type[E]) -> tuple[list[tuple[ConsumerRecord, E]],
-                                                                          list[tuple[ConsumerRecord, EventError]]]:
+def _decode(records: Sequence[ConsumerRecord], expected: type[E] | tuple[type, ...]
+            ) -> tuple[list[tuple[ConsumerRecord, E]], list[tuple[ConsumerRecord, EventError]]]:
     good, bad = [], []
     for record in records:
         try:
@@ -68,14 +68,15 @@ async def consume_batch(
     msg: KafkaMessage,
     broker: KafkaBroker,
     settings: Settings,
-    expected: type[E],
+    expected: type[E] | tuple[type, ...],
     process: Callable[[list[E]], Awaitable[None]],
 ) -> None:
     """Run one batch through decode → ``process`` → offset commit (see the module docstring).
 
     Args:
         msg: FastStream's batch message; ``msg.raw_message`` is the tuple of aiokafka records.
-        expected: the event class the topic carries (``MessageUpserted`` or ``MessageCommitted``).
+        expected: the event class the topic carries (``MessageCommitted``), or a tuple of them
+            (the messages topic carries ``MessageUpserted`` and ``MessageDeleted``).
         process: the service's work for a list of events; must be idempotent, because a
             retried or redelivered batch runs it again.
 

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import (
+    Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MediaKind = Literal["photo", "video_file", "animation", "voice_message", "audio_file", "sticker", "document"]
@@ -58,6 +60,25 @@ class Settings(BaseSettings):
         description="IANA zone of an export's local `date` when `date_unixtime` is absent (2020-era exports).",
     )
 
+    # Live Telegram collection (Telethon). One session per process: never share a session file.
+    telegram_api_id: PositiveInt | None = Field(default=None, description="API id from my.telegram.org.")
+    telegram_api_hash: SecretStr | None = Field(default=None, description="API hash from my.telegram.org.")
+    telegram_session: SecretStr | None = Field(
+        default=None, description="Telethon StringSession; else read from telegram_session_file.")
+    telegram_session_file: Path | None = Field(
+        default=None, description="Where `tgpipe login` saves the session (0600); default HOME/telegram.session.")
+    telegram_channels: list[str] = Field(
+        default_factory=list, description="Channels to collect when no --channel is given (@name or id).")
+    telegram_flood_budget_s: NonNegativeFloat = Field(
+        default=900.0, description="Total FloodWait seconds one process (account) may sleep; a longer wait "
+                                   "stops that channel.")
+    telegram_reconcile_window: NonNegativeInt = Field(
+        default=200, description="Most recent archived messages per channel re-fetched at start (edits, deletions).")
+    telegram_resolve_interval_s: NonNegativeFloat = Field(
+        default=2.0, description="Minimum seconds between two username resolutions (heavily rate-limited).")
+    telegram_media_max_attempts: PositiveInt = Field(
+        default=5, description="Download attempts per Telegram photo before it is recorded as failed.")
+
     @field_validator("export_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -67,7 +88,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("home", "media_root")
+    @field_validator("home", "media_root", "telegram_session_file")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -76,6 +97,11 @@ class Settings(BaseSettings):
     def media_dir(self) -> Path:
         """Where photos are stored: ``media_root`` or ``home/media``."""
         return self.media_root or self.home / "media"
+
+    @property
+    def telegram_session_path(self) -> Path:
+        """Where the Telethon session string is kept: ``telegram_session_file`` or ``home/telegram.session``."""
+        return self.telegram_session_file or self.home / "telegram.session"
 
     def require_external(self) -> tuple[str, str]:
         """Return ``(database_url, kafka_bootstrap_servers)`` for a deployed service.

@@ -6,6 +6,8 @@ Checks (each must be 0):
 * ``messages_without_channel``: messages whose channel row is missing;
 * ``messages_without_sender``: messages naming a sender that has no ``senders`` row;
 * ``photo_messages_without_media_row``: messages with ``media_kind = 'photo'`` and no photo media row;
+* ``messages_without_current_version``: messages whose current text (and entities) is not among
+  their ``message_versions``;
 * given an export: per chat, ``message_count_mismatch`` and ``photo_count_mismatch`` against the export.
 
 The digest hashes every table's rows in primary-key order, leaving out the columns listed in
@@ -24,14 +26,20 @@ import asyncpg
 VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "channels": (),
     "senders": (),
-    "messages": ("archived_at", "source_event_id"),
+    "messages": ("archived_at", "source_event_id", "observed_at"),
     "media": ("updated_at",),
+    "message_versions": ("recorded_at", "source_event_id"),
+    "channel_peers": ("resolved_at",),
+    "unresolved_deletions": ("recorded_at",),
 }
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "channels": ("channel_id",),
     "senders": ("peer_type", "peer_id"),
     "messages": ("channel_id", "message_id"),
     "media": ("channel_id", "message_id", "kind"),
+    "message_versions": ("channel_id", "message_id", "text_sha256"),
+    "channel_peers": ("account_id", "channel_id"),
+    "unresolved_deletions": ("event_id", "message_id"),
 }
 
 _CHECKS = {
@@ -47,6 +55,10 @@ _CHECKS = {
         SELECT count(*) FROM messages g WHERE g.media_kind = 'photo' AND NOT EXISTS
             (SELECT 1 FROM media m WHERE m.channel_id = g.channel_id AND m.message_id = g.message_id
                                      AND m.kind = 'photo')""",
+    "messages_without_current_version": """
+        SELECT count(*) FROM messages g WHERE NOT EXISTS
+            (SELECT 1 FROM message_versions v WHERE v.channel_id = g.channel_id AND v.message_id = g.message_id
+                                                AND v.text = g.text AND v.entities = g.entities)""",
 }
 
 

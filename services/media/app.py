@@ -15,9 +15,11 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import MessageCommitted
+from services.collector.telegram.client import TelegramClient
 from services.media.fetch import fetch_rows
 from services.media.persist import upsert_media
 from services.media.store import ContentStore
+from services.media.telegram import TelegramPhotos
 from tgpipe.broker import consumer_options
 from tgpipe.consume import consume_batch
 from tgpipe.settings import Settings
@@ -30,17 +32,22 @@ def register_media(
     settings: Settings,
     pool: Callable[[], asyncpg.Pool],
     on_processed: ProcessedHook | None = None,
+    telegram: TelegramClient | None = None,
 ) -> None:
     """Subscribe the media service on ``broker``.
 
     Args:
         pool: returns the open asyncpg pool (opened at start-up, after registration).
         on_processed: called with each batch's committed events once their media rows are written.
+        telegram: the Telegram client for ``source="telegram"`` photos; ``None`` (no session
+            configured) records them as ``no_telegram_client``.
     """
     store = ContentStore(settings.media_dir)
+    telegram_photos = TelegramPhotos(telegram, store, settings, pool)
 
     async def process(events: list[MessageCommitted]) -> None:
         rows = await asyncio.to_thread(fetch_rows, events, store, settings.media_download_kinds)
+        rows += await telegram_photos.rows(events)
         async with pool().acquire() as conn:
             await upsert_media(conn, rows)
         if on_processed:

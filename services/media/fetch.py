@@ -58,9 +58,10 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
 
 
 def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, download_kinds: Iterable[str]) -> list[MediaRow]:
-    """All media rows for a batch of committed events (one per media reference)."""
+    """All media rows for the export references of a batch of committed events (one per reference;
+    ``source="telegram"`` references are :mod:`services.media.telegram`'s)."""
     kinds = frozenset(download_kinds)
     return [
         media_row(e.payload.channel_id, e.payload.message_id, ref, store, kinds)
-        for e in events for ref in e.payload.media
+        for e in events for ref in e.payload.media if ref.source == "export"
     ]

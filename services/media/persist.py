@@ -23,18 +23,22 @@ class MediaRow:
     height: int | None = None
     source_path: str | None = None
     error: str | None = None
+    telegram_photo_id: int | None = None
+    attempts: int = 1  # tries to obtain the bytes (Telegram: downloads; 0 when deduplicated)
 
 
 _COLUMNS = [f.name for f in fields(MediaRow)]
-_TYPES = ["bigint", "bigint", "text", "text", "text", "bigint", "text", "integer", "integer", "text", "text"]
+_TYPES = ["bigint", "bigint", "text", "text", "text", "bigint", "text", "integer", "integer", "text", "text",
+          "bigint", "integer"]
+_OUTCOME = [c for c in _COLUMNS[3:] if c != "attempts"]
 _UPSERT_MEDIA = f"""
 INSERT INTO media ({", ".join(_COLUMNS)})
 SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_TYPES, start=1))})
 ON CONFLICT (channel_id, message_id, kind) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])},
-    attempts = media.attempts + 1, updated_at = now()
-WHERE ({", ".join(f"media.{c}" for c in _COLUMNS[3:])})
-      IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS[3:])})
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _OUTCOME)},
+    attempts = media.attempts + EXCLUDED.attempts, updated_at = now()
+WHERE ({", ".join(f"media.{c}" for c in _OUTCOME)})
+      IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _OUTCOME)})
   AND media.status <> 'stored'
 """
 
@@ -43,7 +47,7 @@ async def upsert_media(conn: asyncpg.Connection, rows: Sequence[MediaRow]) -> No
     """Upsert ``rows`` in one statement (its own transaction).
 
     A stored row is final: a later attempt never downgrades it; other statuses are replaced
-    when the outcome changes, and an identical replay changes nothing.
+    when the outcome changes (``attempts`` adds up), and an identical replay changes nothing.
 
     Raises:
         asyncpg.ForeignKeyViolationError: a row's message is not in ``messages`` (cannot happen

@@ -1,4 +1,4 @@
-"""Writer transport: consumes ``message.upserted`` in batches (consumer group ``writer_group``).
+"""Writer transport: consumes ``message.upserted`` and ``message.deleted`` in batches (group ``writer_group``).
 
 Per batch: one database transaction (see :mod:`services.writer.persist`), then one
 ``message.committed`` event per distinct message, published and acknowledged by the broker,
@@ -15,7 +15,7 @@ import asyncpg
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from schemas import CommittedPayload, MessageCommitted, MessageUpserted, encode_event
+from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, encode_event
 from services.writer.persist import write_batch
 from tgpipe.broker import consumer_options
 from tgpipe.consume import consume_batch
@@ -63,7 +63,7 @@ def register_writer(
             (used by ``tgpipe archive`` to observe progress in-process).
     """
 
-    async def process(events: list[MessageUpserted]) -> None:
+    async def process(events: list[MessageUpserted | MessageDeleted]) -> None:
         async with pool().acquire() as conn:
             written = await write_batch(conn, events)
         committed = committed_events(written)
@@ -81,4 +81,4 @@ def register_writer(
         **consumer_options(settings),
     )
     async def write_messages(msg: KafkaMessage) -> None:
-        await consume_batch(msg, broker, settings, MessageUpserted, process)
+        await consume_batch(msg, broker, settings, (MessageUpserted, MessageDeleted), process)

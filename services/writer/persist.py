@@ -1,12 +1,20 @@
 """Persistence of message events: explicit SQL, one transaction per batch, parents first.
 
-Order inside the transaction: ``channels`` → ``senders`` → ``messages``, so every foreign key
-is satisfied when its row is written (no deferred constraints). Every statement is an
-idempotent multi-row upsert (``INSERT … SELECT FROM unnest(…) ON CONFLICT``):
+Order inside the transaction: ``channels`` → ``senders`` → ``messages`` → ``message_versions``
+→ deletions, so every foreign key is satisfied when its row is written (no deferred
+constraints). Every statement is an idempotent multi-row statement over ``unnest(…)``:
 
 * a replayed event changes nothing;
 * a message row is replaced only by a strictly newer edit (``edit_date`` greater than the
-  stored one); an older version never rolls it back.
+  stored one); an older version never rolls it back;
+* an update with the *same* ``edit_date`` (Telegram sends one when only reactions or views
+  changed) refreshes only ``reactions`` and ``raw``, and only from an event observed later
+  (envelope ``time`` greater than ``messages.observed_at``), so replaying an older observation
+  never rolls reactions back either;
+* every distinct text version (text + entities) is kept in ``message_versions``, keyed by its
+  sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen;
+* ``message.deleted`` sets ``messages.deleted_at`` once (the row stays); a deletion without a
+  channel id goes to ``unresolved_deletions`` and is never matched to a chat.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from schemas import MessageUpserted
+from schemas import MessageDeleted, MessageUpserted
 
 _UPSERT_CHANNELS = """
 INSERT INTO channels (channel_id, type, title)
@@ -35,12 +43,12 @@ WHERE EXCLUDED.name IS NOT NULL AND senders.name IS DISTINCT FROM EXCLUDED.name
 _MESSAGE_COLUMNS = (
     "channel_id", "message_id", "kind", "date", "edit_date", "sender_type", "sender_id", "text",
     "entities", "reply_to_message_id", "reply_to_peer", "forwarded_from", "post_author", "action",
-    "reactions", "grouped_id", "media_kind", "raw", "source_event_id",
+    "reactions", "grouped_id", "media_kind", "raw", "source_event_id", "observed_at",
 )
 _MESSAGE_TYPES = (
     "bigint", "bigint", "text", "timestamptz", "timestamptz", "text", "bigint", "text",
     "text", "bigint", "text", "text", "text", "text",
-    "text", "bigint", "text", "text", "uuid",
+    "text", "bigint", "text", "text", "uuid", "timestamptz",
 )
 _JSON_COLUMNS = {"entities", "reactions", "raw"}
 _UPSERT_MESSAGES = f"""
@@ -52,6 +60,48 @@ ON CONFLICT (channel_id, message_id) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:])}
 WHERE EXCLUDED.edit_date IS NOT NULL
   AND (messages.edit_date IS NULL OR EXCLUDED.edit_date > messages.edit_date)
+"""
+
+# Same edit_date (reactions/views changed, text did not): take reactions and raw from a later observation.
+_REFRESH_REACTIONS = """
+UPDATE messages AS m
+SET reactions = u.reactions::jsonb, raw = u.raw::jsonb, observed_at = u.observed_at,
+    source_event_id = u.source_event_id
+FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::timestamptz[], $7::uuid[])
+     AS u(channel_id, message_id, edit_date, reactions, raw, observed_at, source_event_id)
+WHERE m.channel_id = u.channel_id AND m.message_id = u.message_id
+  AND m.edit_date IS NOT DISTINCT FROM u.edit_date
+  AND (m.observed_at IS NULL OR u.observed_at > m.observed_at)
+  AND (m.reactions IS DISTINCT FROM u.reactions::jsonb OR m.raw IS DISTINCT FROM u.raw::jsonb)
+"""
+
+# The hash must stay the one migration 0002 used for existing rows: text, US (0x1f), entities as jsonb text.
+_INSERT_VERSIONS = """
+INSERT INTO message_versions (channel_id, message_id, text_sha256, text, entities, edit_date, valid_from,
+                              source_event_id)
+SELECT DISTINCT ON (u.channel_id, u.message_id, h.sha)
+       u.channel_id, u.message_id, h.sha, u.text, u.entities::jsonb, u.edit_date, coalesce(u.edit_date, u.date),
+       u.source_event_id
+FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::uuid[])
+     AS u(channel_id, message_id, text, entities, edit_date, date, source_event_id)
+CROSS JOIN LATERAL (
+    SELECT encode(sha256(convert_to(u.text || chr(31) || u.entities::jsonb::text, 'UTF8')), 'hex') AS sha) AS h
+ORDER BY u.channel_id, u.message_id, h.sha, coalesce(u.edit_date, u.date)
+ON CONFLICT (channel_id, message_id, text_sha256) DO UPDATE SET
+    edit_date = EXCLUDED.edit_date, valid_from = EXCLUDED.valid_from, source_event_id = EXCLUDED.source_event_id
+WHERE EXCLUDED.valid_from < message_versions.valid_from
+"""
+
+_SOFT_DELETE = """
+UPDATE messages AS m SET deleted_at = u.deleted_at
+FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(channel_id, message_id, deleted_at)
+WHERE m.channel_id = u.channel_id AND m.message_id = u.message_id AND m.deleted_at IS NULL
+"""
+
+_RECORD_UNRESOLVED = """
+INSERT INTO unresolved_deletions (event_id, message_id, deleted_at, source)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[])
+ON CONFLICT (event_id, message_id) DO NOTHING
 """
 
 
@@ -75,35 +125,59 @@ def _version(message) -> float:
     return message.edit_date.timestamp() if message.edit_date else float("-inf")
 
 
-async def write_batch(conn: asyncpg.Connection, events: Sequence[MessageUpserted]) -> list[MessageUpserted]:
-    """Upsert ``events`` in one transaction, parents first.
+async def write_batch(conn: asyncpg.Connection,
+                      events: Sequence[MessageUpserted | MessageDeleted]) -> list[MessageUpserted]:
+    """Apply ``events`` in one transaction, parents first, deletions last.
 
     Args:
         conn: a connection not inside a transaction; this opens and commits one.
-        events: decoded ``message.upserted`` events in topic order (duplicates allowed).
+        events: decoded ``message.upserted`` / ``message.deleted`` events in topic order
+            (duplicates allowed). Within a batch every upsert is applied before every deletion
+            (Telegram never reuses a deleted message id).
 
     Returns:
-        One event per distinct message: the version that was offered to the database.
+        One upsert event per distinct message: the version that was offered to the database.
 
     Raises:
         asyncpg.PostgresError: the transaction is rolled back; nothing of the batch is written.
     """
-    unique = _newest_per_message(events)
+    upserts = [e for e in events if isinstance(e, MessageUpserted)]
+    deletions = [e for e in events if isinstance(e, MessageDeleted)]
+    unique = _newest_per_message(upserts)
     channels = {e.payload.channel.channel_id: e.payload.channel for e in unique}
     senders = {(s.peer_type, s.peer_id): s for e in unique if (s := e.payload.message.sender)}
     async with conn.transaction():
-        await conn.execute(
-            _UPSERT_CHANNELS,
-            list(channels), [c.type for c in channels.values()], [c.title for c in channels.values()],
-        )
+        if unique:
+            await conn.execute(
+                _UPSERT_CHANNELS,
+                list(channels), [c.type for c in channels.values()], [c.title for c in channels.values()],
+            )
         if senders:
             await conn.execute(
                 _UPSERT_SENDERS,
                 [s.peer_type for s in senders.values()], [s.peer_id for s in senders.values()],
                 [s.name for s in senders.values()],
             )
-        await conn.execute(_UPSERT_MESSAGES, *_message_columns(unique))
+        if unique:
+            await conn.execute(_UPSERT_MESSAGES, *_message_columns(unique))
+            await conn.execute(_REFRESH_REACTIONS, *_columns(
+                (m.channel_id, m.message_id, m.edit_date, _json(m.reactions), _json(m.raw), e.time, e.event_id)
+                for e in unique for m in [e.payload.message]))
+            await conn.execute(_INSERT_VERSIONS, *_columns(
+                (m.channel_id, m.message_id, m.text, _json(m.entities), m.edit_date, m.date, e.event_id)
+                for e in upserts for m in [e.payload.message]))
+        if resolved := [(e.payload.channel_id, i, e.payload.deleted_at) for e in deletions
+                        if e.payload.channel_id is not None for i in e.payload.message_ids]:
+            await conn.execute(_SOFT_DELETE, *_columns(resolved))
+        if unresolved := [(e.event_id, i, e.payload.deleted_at, e.source) for e in deletions
+                          if e.payload.channel_id is None for i in e.payload.message_ids]:
+            await conn.execute(_RECORD_UNRESOLVED, *_columns(unresolved))
     return unique
+
+
+def _columns(rows) -> list[list[object]]:
+    """Rows (tuples) → one list per column, as ``unnest`` takes them."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _message_columns(events: Sequence[MessageUpserted]) -> list[list[object]]:
@@ -114,6 +188,6 @@ def _message_columns(events: Sequence[MessageUpserted]) -> list[list[object]]:
             m.channel_id, m.message_id, m.kind, m.date, m.edit_date,
             m.sender.peer_type if m.sender else None, m.sender.peer_id if m.sender else None, m.text,
             _json(m.entities), m.reply_to_message_id, m.reply_to_peer, m.forwarded_from, m.post_author,
-            m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id,
+            m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id, event.time,
         ))
-    return [list(column) for column in zip(*rows, strict=True)]
+    return _columns(rows)
