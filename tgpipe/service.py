@@ -30,4 +30,6 @@ def service_app(settings: Settings, client_id: str, register: Register) -> FastS
         await ensure_topics(settings)
         await pool.open()
 
-    return FastStream(broker, on_startup=[start], on_shutdown=[pool.close])
+    # The pool closes after the broker stopped (after_shutdown, not on_shutdown: FastStream runs
+    # on_shutdown hooks first), so a batch in flight at SIGTERM finishes with its database.
+    return FastStream(broker, on_startup=[start], after_shutdown=[pool.close])

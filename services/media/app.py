@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
 from services.media.fetch import fetch_rows
+from services.media.pending import pending_events
 from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
@@ -46,8 +47,10 @@ def register_media(
     telegram_photos = TelegramPhotos(telegram, store, settings, pool)
 
     async def process(events: list[MessageCommitted]) -> None:
-        rows = await asyncio.to_thread(fetch_rows, events, store, settings.media_download_kinds)
-        rows += await telegram_photos.rows(events)
+        async with pool().acquire() as conn:
+            todo = await pending_events(conn, events)  # once per media item, never after stored
+        rows = await asyncio.to_thread(fetch_rows, todo, store, settings.media_download_kinds)
+        rows += await telegram_photos.rows(todo)
         async with pool().acquire() as conn:
             await upsert_media(conn, rows)
         if on_processed:

@@ -1,0 +1,63 @@
+"""Fault injection into a real service process, loaded by the interpreter at start-up.
+
+The faults tests run ``tgpipe writer`` (or ``media``) as a subprocess with this directory on
+``PYTHONPATH``, so Python imports this ``sitecustomize`` before the service starts, and with
+``TGPIPE_TEST_FAULT`` set to a JSON object:
+
+``target``  ``"module:Qualified.name"`` of an ``async`` callable to wrap (a module function the
+            service looks up at call time, or a method of a class);
+``nth``     act on the n-th call that matches (default 1);
+``match``   count only calls with a ``str`` argument containing this text (e.g. an SQL prefix);
+``action``  ``"kill"`` (SIGKILL this process: no cleanup, no flush, no goodbye) or ``"pause"``
+            (sleep ``seconds`` inside the call, e.g. to signal the process mid-batch);
+``when``    ``"before"`` (default) or ``"after"`` the wrapped call returns.
+
+It prints ``fault: <action> at call <n> of <target>`` on stderr first, so the test can see that
+the process reached the point. Nothing here is imported by tgpipe itself.
+"""
+
+import asyncio
+import functools
+import importlib
+import json
+import os
+import signal
+import sys
+
+
+def _install(spec: dict) -> None:
+    module_name, _, qualname = spec["target"].partition(":")
+    owner = importlib.import_module(module_name)
+    *path, name = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    original = getattr(owner, name)
+    nth, match, when = spec.get("nth", 1), spec.get("match"), spec.get("when", "before")
+    calls = 0
+
+    async def act() -> None:
+        sys.stderr.write(f"fault: {spec['action']} at call {nth} of {spec['target']}\n")
+        sys.stderr.flush()
+        if spec["action"] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        await asyncio.sleep(spec.get("seconds", 1.0))
+
+    @functools.wraps(original)
+    async def wrapper(*args, **kwargs):
+        nonlocal calls
+        hit = False
+        if match is None or any(isinstance(a, str) and match in a for a in args):
+            calls += 1
+            hit = calls == nth
+        if hit and when == "before":
+            await act()
+        result = await original(*args, **kwargs)
+        if hit and when == "after":
+            await act()
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+if _spec := os.environ.get("TGPIPE_TEST_FAULT"):
+    _install(json.loads(_spec))

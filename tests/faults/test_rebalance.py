@@ -1,0 +1,49 @@
+"""Consumer-group changes under a live stream: a writer joins, a writer is killed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.faults.harness import (
+    OFFSET_COMMIT,
+    Fault,
+    eventually,
+    keys_of,
+    paced_publish,
+    persisted,
+    run_until,
+    service_process,
+    text_payloads,
+)
+from tgpipe.archive import ProgressTracker, running_services
+
+pytestmark = pytest.mark.faults
+
+
+async def test_contract_W6_writer_joining_mid_stream_no_gap_no_duplicate(fault_settings, db, checker):
+    settings, payloads = fault_settings, text_payloads(300, channels=12)  # every partition gets traffic
+    async with running_services(settings, ProgressTracker(), media=False) as collector:  # writer A
+        stream = asyncio.create_task(paced_publish(settings, checker, payloads, collector))
+        await asyncio.sleep(1.0)
+        async with running_services(settings, ProgressTracker(), media=False):  # writer B joins
+            await asyncio.wait_for(stream, 60)
+            await eventually(persisted(db, 300), 60, "300 messages persisted")
+    report = await checker.check(settings, db)
+    assert report.problems() == []  # clean join and leave: no gap, no committed event twice
+
+
+async def test_contract_W6_writer_killed_mid_stream_no_gap(fault_settings, db, tmp_path, checker):
+    settings, payloads = fault_settings, text_payloads(300, channels=12)  # every partition gets traffic
+    kill = Fault(OFFSET_COMMIT, nth=5)  # writer A dies mid-stream, before committing its 5th batch
+    async with (service_process(settings, tmp_path / "writer-a.log", fault=kill) as writer_a,
+                running_services(settings, ProgressTracker(), media=False) as collector):  # writer B
+        stream = asyncio.create_task(paced_publish(settings, checker, payloads, collector))
+        assert await writer_a.wait(timeout=60) == -9, writer_a.log()
+        await asyncio.wait_for(stream, 60)
+        await eventually(persisted(db, 300), 60, "300 messages persisted")
+    await run_until(settings, db, keys_of(payloads), media=False)  # nothing left behind
+    report = await checker.check(settings, db)
+    assert report.problems(allow_committed_duplicates=True) == []  # no gap; duplicates allowed here
+    assert report.committed_duplicates  # the killed batch was redelivered to writer B
