@@ -114,3 +114,27 @@ async def test_without_a_telegram_client_rows_say_so(settings, db):
     await _process(TelegramPhotos(None, ContentStore(settings.media_dir), settings, lambda: db), db, events)
     status, error = await db.fetchrow("SELECT status, error FROM media")
     assert status == "no_telegram_client" and "TGPIPE_TELEGRAM_SESSION" in error
+
+
+async def test_transient_errors_back_off_up_to_the_cap_and_a_deleted_message_is_missing(settings, db):
+    fake = FakeTelegram()
+    messages = [post(NEWS, 1, media=photo(901)), post(NEWS, 2, media=photo(902)), post(NEWS, 3, media=photo(903))]
+    fake.add_channel(channel(NEWS, "News", "news"), messages)
+    events = await _committed(db, [(fake.peer(NEWS), messages)])
+    del fake.history[NEWS][3]  # deleted on Telegram after it was archived
+    for _ in range(2):
+        fake.fail("download", 901, ConnectionError("connection reset"))
+    for _ in range(3):
+        fake.fail("download", 902, TimeoutError("no answer"))
+    photos = TelegramPhotos(fake, ContentStore(settings.media_dir),
+                            settings.model_copy(update={"telegram_media_max_attempts": 3}), lambda: db)
+    photos.backoff_initial_s = 0.01
+    await _process(photos, db, events)
+
+    rows = {r[0]: r for r in await media_rows(db)}
+    assert rows[1][:2] == (1, "stored") and rows[1][4] == 3  # two transient failures, then the bytes
+    assert rows[2][:2] == (2, "failed") and rows[2][4] == 3
+    assert rows[3][:2] == (3, "missing") and rows[3][4] == 1
+    errors = dict(await db.fetch("SELECT message_id, error FROM media WHERE status <> 'stored'"))
+    assert errors == {2: "gave up after 3 attempts: TimeoutError: no answer",
+                      3: "the message is no longer on Telegram"}

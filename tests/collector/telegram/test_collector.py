@@ -16,7 +16,7 @@ from faststream.kafka import KafkaBroker
 from telethon.errors import FloodWaitError
 from telethon.tl import types
 
-from services.collector.telegram.collector import TelegramCollector, find_gaps
+from services.collector.telegram.collector import TelegramCollector, TelegramDisconnected, find_gaps
 from services.collector.telegram.flood import FloodBudget
 from tests.collector.telegram.fake import T0, FakeTelegram, channel, photo, post, service
 from tgpipe.archive import ProgressTracker, running_services
@@ -290,3 +290,36 @@ async def test_recollect_older_history_with_takeout_and_gap_check(settings, db):
         assert (from_id.published, since.published) == (3, 2)  # 7, 9, 10; then 9, 10
         assert await db.fetchval("SELECT count(*) FROM message_versions") == 8  # re-collected: no new versions
         await p.assert_clean()
+
+
+async def test_following_ends_with_an_error_when_telegram_is_lost_for_good(settings, db):
+    fake = FakeTelegram()
+    fake.add_channel(channel(NEWS, "News", "news"))  # nothing to publish: no broker needed
+    collector = TelegramCollector(fake, None, settings.model_copy(update={"telegram_resolve_interval_s": 0}), db)
+    following = asyncio.create_task(collector.run(["@news"]))
+    while not fake._handlers:  # subscribed (before the backfill)
+        await asyncio.sleep(0.01)
+    await fake.close()  # Telethon gave up reconnecting
+    with pytest.raises(TelegramDisconnected, match="lost for good"):
+        await asyncio.wait_for(following, 10)
+    assert fake._handlers == []  # unsubscribed
+
+
+async def test_a_channel_stopped_mid_backfill_is_not_followed(settings, db):
+    fake = FakeTelegram()
+    fake.add_channel(channel(NEWS, "News", "news"), [post(NEWS, 1, "first")])
+    fake.add_channel(channel(OTHER, "Other", "other"))
+    fake.fail("iter", (NEWS, 1), FloodWaitError(request=None, capture=3600))
+    # No broker: publishing anything would fail this test.
+    collector = TelegramCollector(fake, None, settings.model_copy(update={"telegram_resolve_interval_s": 0}), db,
+                                  flood=FloodBudget(1))
+    stop = asyncio.Event()
+    following = asyncio.create_task(collector.run(["@news", "@other"], stop=stop))
+    while not fake._handlers:
+        await asyncio.sleep(0.01)
+    # A live message of the stopped channel: following it would move its cursor past message 1.
+    await fake.push(types.UpdateNewChannelMessage(post(NEWS, 2, "live"), pts=1, pts_count=1))
+    await asyncio.sleep(0.2)
+    stop.set()
+    news, other = await asyncio.wait_for(following, 10)
+    assert not news.ok and news.published == 0 and other.ok
