@@ -37,6 +37,10 @@ ChatType = Literal[
 ]
 PeerType = Literal["user", "channel", "chat"]
 MediaStatusHint = Literal["not_included", "outside_export_root"]
+# The database's column ranges (ids and sizes bigint, width/height integer): a value beyond them
+# fails the schema (dead letter, or a reported export entry), never a database transaction.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 class _Model(BaseModel):
@@ -46,7 +50,7 @@ class _Model(BaseModel):
 class ChannelPayload(_Model):
     """A chat of any type (Telegram ``PeerChannel.channel_id`` / export ``id``, ``name``, ``type``)."""
 
-    channel_id: int
+    channel_id: Int64
     type: ChatType
     title: str | None = None
 
@@ -60,7 +64,7 @@ class SenderPayload(_Model):
     """
 
     peer_type: PeerType
-    peer_id: int
+    peer_id: Int64
     name: str | None = None
 
 
@@ -80,9 +84,9 @@ class MediaRef(_Model):
     source: Literal["export", "telegram"] = "export"
     export_root: str | None = None
     path: str | None = None
-    file_size: int | None = Field(default=None, description="bytes, export photo_file_size/file_size")
-    width: int | None = None
-    height: int | None = None
+    file_size: Int64 | None = Field(default=None, description="bytes, export photo_file_size/file_size")
+    width: Int32 | None = None
+    height: Int32 | None = None
     mime_type: str | None = None
     unavailable: MediaStatusHint | None = None
     photo_id: int | None = Field(default=None, description="Telegram Photo.id (source telegram)")
@@ -95,21 +99,21 @@ class MessagePayload(_Model):
     ``raw`` is the source entry unchanged (export JSON or Telethon ``to_dict()``).
     """
 
-    channel_id: int
-    message_id: int
+    channel_id: Int64
+    message_id: Int64
     kind: Literal["message", "service"]
     date: AwareDatetime
     edit_date: AwareDatetime | None = None
     sender: SenderPayload | None = None
     text: str = ""
     entities: list[dict[str, Any]] = Field(default_factory=list)
-    reply_to_message_id: int | None = None
+    reply_to_message_id: Int64 | None = None
     reply_to_peer: str | None = None
     forwarded_from: str | None = None
     post_author: str | None = None
     action: str | None = None
     reactions: list[dict[str, Any]] | None = None
-    grouped_id: int | None = None
+    grouped_id: Int64 | None = None
     media_kind: str | None = None
     raw: dict[str, Any]
 
@@ -125,8 +129,8 @@ class MessageUpsertedPayload(_Model):
 class CommittedPayload(_Model):
     """The message ``(channel_id, message_id)`` is committed in PostgreSQL, with its media refs."""
 
-    channel_id: int
-    message_id: int
+    channel_id: Int64
+    message_id: Int64
     causation_id: uuid.UUID = Field(description="event_id of the message.upserted event")
     media: list[MediaRef] = Field(default_factory=list)
 

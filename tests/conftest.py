@@ -29,6 +29,7 @@ reported; one reported between tests fails the session's teardown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -228,15 +229,23 @@ async def template_database(postgres_url: str) -> AsyncIterator[str]:
                      f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-async def database_url(postgres_url: str, template_database: str) -> AsyncIterator[str]:
-    """URL of a fresh, migrated database of this test only (``tgpipe_t_<hex>``), dropped after it."""
+@contextlib.asynccontextmanager
+async def fresh_database(postgres_url: str, template: str | None) -> AsyncIterator[str]:
+    """URL of a new database ``tgpipe_t_<hex>`` (a copy of ``template``, or empty when ``None``),
+    dropped on exit."""
     name = f"tgpipe_t_{uuid.uuid4().hex[:16]}"
-    await _admin(postgres_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    await _admin(postgres_url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield database_url_for(postgres_url, name)
     finally:
         await _admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database_url(postgres_url: str, template_database: str) -> AsyncIterator[str]:
+    """URL of a fresh, migrated database of this test only (``tgpipe_t_<hex>``), dropped after it."""
+    async with fresh_database(postgres_url, template_database) as url:
+        yield url
 
 
 @pytest.fixture
@@ -294,18 +303,27 @@ async def _delete_topics(settings: Settings) -> None:
 async def settings(database_url: str, kafka: KafkaEndpoint, tmp_path: Path) -> AsyncIterator[Settings]:
     """Settings of this test: its database, its own topics (3 partitions, created now and deleted
     after the test) and consumer groups, ``home=tmp_path``, ``media_root=tmp_path/"media"``."""
+    async with topic_settings(database_url, kafka, tmp_path) as settings:
+        yield settings
+
+
+@contextlib.asynccontextmanager
+async def topic_settings(database_url: str, kafka: KafkaEndpoint, home: Path, *,
+                         partitions: int = 3) -> AsyncIterator[Settings]:
+    """Settings on ``database_url`` with new topics (``partitions`` each, created now, deleted on
+    exit) and consumer groups of their own, ``home``, and ``media_root=home/"media"``."""
     tag = uuid.uuid4().hex[:12]
     settings = Settings(
         database_url=database_url,
         kafka_bootstrap_servers=kafka.bootstrap_servers,
-        home=tmp_path,
-        media_root=tmp_path / "media",
+        home=home,
+        media_root=home / "media",
         topic_messages=f"t{tag}.messages",
         topic_committed=f"t{tag}.committed",
         topic_dead_letter=f"t{tag}.dead-letter",
         writer_group=f"w-{tag}",
         media_group=f"m-{tag}",
-        topic_partitions=3,
+        topic_partitions=partitions,
         **kafka.options,
     )
     await ensure_topics(settings)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -117,19 +118,26 @@ class ProgressTracker:
 
 @asynccontextmanager
 async def running_services(settings: Settings, tracker: ProgressTracker, *, writer: bool = True,
-                           media: bool = True, telegram: TelegramClient | None = None) -> AsyncIterator[KafkaBroker]:
+                           media: bool = True, telegram: TelegramClient | None = None, writers: int = 1,
+                           writer_middleware: Callable[[int], type[BaseMiddleware]] | None = None,
+                           ) -> AsyncIterator[KafkaBroker]:
     """Run the writer and/or media service in this process, each with its own Kafka clients.
 
     Yields a started producer-side broker for the collector. Migrations must already be applied.
     ``telegram`` is the media service's Telegram client (for ``source="telegram"`` photos).
-    On exit every broker is stopped (consumers leave their groups) and the pool is closed.
+    ``writers`` writer replicas (one broker each, one consumer group) start in turn;
+    ``writer_middleware(i)`` gives replica ``i`` a FastStream middleware (to observe its batches,
+    see :mod:`tgpipe.replay`). On exit every broker is stopped (consumers leave their groups) and
+    the pool is closed.
     """
     database_url, _ = settings.require_external()
     pool = PoolRef(database_url)
     await pool.open()
     brokers = []
-    if writer:
+    for replica in range(writers if writer else 0):
         brokers.append(make_broker(settings, client_id="tgpipe-writer"))
+        if writer_middleware:
+            brokers[-1].add_middleware(writer_middleware(replica))
         register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed)
     if media:
         brokers.append(make_broker(settings, client_id="tgpipe-media"))
@@ -206,9 +214,11 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
                 progress.update(task[0], completed=len(keys))
 
         tracker = ProgressTracker(on_change=refresh)
+        refused: list[str] = []
         async with running_services(settings, tracker) as collector:
             published = await publish_payloads(collector, settings, payloads, source=f"export:{reader.export_root}",
-                                               on_acked=tracker.on_published)
+                                               on_acked=tracker.on_published,
+                                               on_refused=lambda _event, reason: refused.append(reason))
             await tracker.wait_until(lambda: tracker.done, stall_timeout)
 
     return ArchiveSummary(
@@ -219,8 +229,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         elapsed_s=time.monotonic() - started,
         local_time_fallbacks=reader.local_time_fallbacks,
         timezone=settings.export_timezone,
-        problems=[str(p) for p in reader.problems] + [
+        problems=[str(p) for p in reader.problems + reader.repaired] + [
             f"message {u.message_id} in chat {u.channel_id}: media path {u.path!r} refused: {u.reason}"
-            for u in reader.unsafe_paths],
+            for u in reader.unsafe_paths] + refused,
         expected=loaded.expected,
     )

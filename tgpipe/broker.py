@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
 
 from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Largest record tgpipe produces or fetches (producer ``max_request_size``, consumer
+#: ``max_partition_fetch_bytes``, ``max.message.bytes`` of the topics it creates).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: Largest event value a collector publishes: the record limit less room for the key, headers
+#: (a dead letter adds about 2 KiB) and batch framing. Larger events are refused and reported.
+MAX_EVENT_BYTES = MAX_RECORD_BYTES - 64 * 1024
 
 
 def _bootstrap(settings: Settings) -> str:
@@ -39,34 +48,52 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         acks=acks,
         enable_idempotence=settings.kafka_enable_idempotence,
         linger_ms=5,
-        max_request_size=16 * 1024 * 1024,
+        max_request_size=MAX_RECORD_BYTES,
         logger=logging.getLogger("tgpipe.faststream"),
         log_level=logging.DEBUG,
         graceful_timeout=30.0,
     )
 
 
+async def keep_raw(message: StreamMessage[Any]) -> Any:
+    """FastStream decoder that leaves the records' bytes alone.
+
+    tgpipe's handlers decode every value themselves (:func:`schemas.decode_event`, which sends an
+    undecodable one to the dead-letter topic). FastStream's default decoder would first
+    ``json.loads`` every value of the batch, for nothing, and a ``RecursionError`` on a deeply
+    nested value escapes it: the whole batch failed before the handler ran, and the good records
+    in it were neither written nor dead-lettered.
+    """
+    return message.body
+
+
 def consumer_options(settings: Settings) -> dict[str, object]:
-    """Consumer-group options every tgpipe subscriber shares (timeouts from settings, start at earliest)."""
+    """Consumer-group options every tgpipe subscriber shares (timeouts from settings, start at earliest).
+
+    Subscribers also pass ``decoder=keep_raw`` (a FastStream option, not a Kafka one).
+    """
     return {
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
-        "max_partition_fetch_bytes": 16 * 1024 * 1024,
+        "max_partition_fetch_bytes": MAX_RECORD_BYTES,
     }
 
 
 async def ensure_topics(settings: Settings) -> None:
     """Create tgpipe's topics with ``topic_partitions`` partitions when they do not exist yet.
 
-    Existing topics are left as they are (their partition count is not changed).
+    Existing topics are left as they are (their partition count is not changed). Created topics
+    accept records up to :data:`MAX_RECORD_BYTES` (``max.message.bytes``; Apache Kafka's default
+    is 1 MB).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=_bootstrap(settings), client_id="tgpipe-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [settings.topic_messages, settings.topic_committed, settings.topic_dead_letter]
-        new = [NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
+        new = [NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
+                        topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})
                for name in wanted if name not in existing]
         if new:
             try:

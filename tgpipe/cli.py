@@ -61,16 +61,22 @@ async def _verify(settings: Settings, expected=None, digest: bool = False, chats
 def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
     """Archive an export through the real pipeline; print the summary and the verify report.
 
-    Exit 0 only when verify is clean. Starts the embedded PostgreSQL and broker for whichever
-    of TGPIPE_DATABASE_URL / TGPIPE_KAFKA_BOOTSTRAP_SERVERS is unset.
+    Exit 0 only when verify is clean; 2 when the export cannot be read at all (nothing archived).
+    Starts the embedded PostgreSQL and broker for whichever of TGPIPE_DATABASE_URL /
+    TGPIPE_KAFKA_BOOTSTRAP_SERVERS is unset.
     """
     from tgpipe.archive import archive as run_archive
     from tgpipe.embedded import embedded_settings
+    from tgpipe.errors import ExportError
     from tgpipe.render import render_report, render_summary
 
     logging.basicConfig(level=logging.WARNING)
     with embedded_settings(_settings(export_timezone=timezone)) as settings:
-        summary = asyncio.run(run_archive(settings, export))
+        try:
+            summary = asyncio.run(run_archive(settings, export))
+        except ExportError as exc:
+            console.print(f"[red]cannot archive:[/red] {exc}", soft_wrap=True)
+            raise typer.Exit(2) from None
         chats = [channel_id for channel_id, _, _ in summary.chats]
         report, _, by_status = asyncio.run(_verify(settings, summary.expected, chats=chats))
     render_summary(console, summary, by_status)
@@ -98,10 +104,18 @@ def verify_cmd(
     else:
         render_report(console, report)
         if digests:
-            for table, value in digests.items():
-                rows = f" ({value['rows']} rows)" if "rows" in value else ""
-                console.print(f"digest {table}: {value['sha256']}{rows}", soft_wrap=True)
+            print_digest(digests)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def print_digest(digests: dict[str, dict[str, object]]) -> None:
+    """One line per table of :func:`tgpipe.verify.table_digest`: sha256, rows, volatile columns left out."""
+    for table, value in digests.items():
+        details = [f"{value['rows']} rows"] if "rows" in value else []
+        if value.get("excluded"):
+            details.append(f"excluding {', '.join(value['excluded'])}")
+        console.print(f"digest {table}: {value['sha256']}" + (f" ({'; '.join(details)})" if details else ""),
+                      soft_wrap=True)
 
 
 @collector_app.command("export")
@@ -117,19 +131,22 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     settings.require_external()
     reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
 
+    refused: list[str] = []
+
     async def run() -> int:
         await ensure_topics(settings)
         broker = make_broker(settings, client_id="tgpipe-collector")
         await broker.start()
         try:
-            return await publish_payloads(broker, settings, reader.payloads(), source=f"export:{reader.export_root}")
+            return await publish_payloads(broker, settings, reader.payloads(), source=f"export:{reader.export_root}",
+                                          on_refused=lambda _event, reason: refused.append(reason))
         finally:
             await broker.stop()
 
     published = asyncio.run(run())
     console.print(f"published {published} messages to {settings.topic_messages}")
-    for problem in reader.problems:
-        console.print(f"[red]export problem:[/red] {problem}")
+    for problem in [*map(str, reader.problems + reader.repaired), *refused]:
+        console.print(f"[red]export problem:[/red] {problem}", soft_wrap=True)
 
 
 def _run_service(client_id: str, register) -> None:
@@ -187,3 +204,5 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 # Registers `login`, `collector telegram` and `collector gaps` on the apps above.
 import tgpipe.cli_telegram  # noqa: E402,F401
+# Registers `dlq list|show|replay` and `replay`.
+import tgpipe.cli_ops  # noqa: E402,F401

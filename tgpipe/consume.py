@@ -38,13 +38,15 @@ async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerR
     """Publish ``record`` unchanged (value and key) to the dead-letter topic and await the broker's ack.
 
     Headers (``tgpipe-`` + :data:`DLQ_HEADERS`) carry the source topic, partition, offset, the
-    error's class name and its message.
+    error's class name and its message; a record that ``tgpipe dlq replay`` sent back keeps its
+    ``tgpipe-replayed-from`` header, so a dead letter that failed again says so.
     """
     headers = dict(zip(
         (f"tgpipe-{h}" for h in DLQ_HEADERS),
         (record.topic, str(record.partition), str(record.offset), type(error).__name__, str(error)[:2000]),
         strict=True,
     ))
+    headers.update((k, v.decode("utf-8", "replace")) for k, v in record.headers or () if k == "tgpipe-replayed-from")
     log.warning("dead-lettered %s[%s]@%s: %s: %s", record.topic, record.partition, record.offset,
                 type(error).__name__, error)
     await broker.publish(record.value or b"", topic=settings.topic_dead_letter, key=record.key, headers=headers)

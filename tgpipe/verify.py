@@ -10,8 +10,9 @@ Checks (each must be 0):
   their ``message_versions``;
 * given an export: per chat, ``message_count_mismatch`` and ``photo_count_mismatch`` against the export.
 
-The digest hashes every table's rows in primary-key order, leaving out the columns listed in
-:data:`VOLATILE_COLUMNS` (they differ between runs that archive the same data).
+The digest hashes every table of the schema (``alembic_version`` aside) row by row in
+primary-key order, leaving out the columns listed in :data:`VOLATILE_COLUMNS` (they differ
+between runs that archive the same data); its result lists them per table.
 """
 
 from __future__ import annotations
@@ -22,25 +23,30 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-# Columns whose values legitimately differ between two archives of the same data.
+# Columns whose values legitimately differ between two archives of the same data: when a row was
+# written, and which event (and its collector's clock) it came from. Tables not listed have none.
 VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "channels": (),
-    "senders": (),
     "messages": ("archived_at", "source_event_id", "observed_at"),
     "media": ("updated_at",),
     "message_versions": ("recorded_at", "source_event_id"),
     "channel_peers": ("resolved_at",),
     "unresolved_deletions": ("recorded_at",),
 }
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "channels": ("channel_id",),
-    "senders": ("peer_type", "peer_id"),
-    "messages": ("channel_id", "message_id"),
-    "media": ("channel_id", "message_id", "kind"),
-    "message_versions": ("channel_id", "message_id", "text_sha256"),
-    "channel_peers": ("account_id", "channel_id"),
-    "unresolved_deletions": ("event_id", "message_id"),
-}
+
+_TABLES = """
+SELECT t.table_name::text AS name,
+       array(SELECT k.column_name::text FROM information_schema.table_constraints c
+             JOIN information_schema.key_column_usage k USING (constraint_schema, constraint_name, table_name)
+             WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name
+               AND c.constraint_type = 'PRIMARY KEY'
+             ORDER BY k.ordinal_position) AS pk,
+       array(SELECT column_name::text FROM information_schema.columns
+             WHERE table_schema = t.table_schema AND table_name = t.table_name
+             ORDER BY ordinal_position) AS columns
+FROM information_schema.tables t
+WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND t.table_name <> 'alembic_version'
+ORDER BY t.table_name
+"""
 
 _CHECKS = {
     "orphan_media": """
@@ -108,30 +114,34 @@ async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None)
     return IntegrityReport(checks=checks, export=rows)
 
 
-async def table_digest(conn: asyncpg.Connection) -> dict[str, dict[str, object]]:
+async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = False) -> dict[str, dict[str, object]]:
     """Canonical sha256 per table (rows in primary-key order, volatile columns left out).
 
+    Args:
+        include_volatile: hash the :data:`VOLATILE_COLUMNS` too (then equal digests mean that not
+            one stored value changed, e.g. across a replay into the same database).
+
     Returns:
-        ``{"<table>": {"rows": int, "sha256": hex}, …, "all": {"sha256": hex}}``; equal
-        digests mean equal archived state.
+        ``{"<table>": {"rows": int, "sha256": hex, "excluded": [column, …]}, …, "all": {"sha256": hex}}``
+        for every table, in name order; equal digests mean equal archived state.
     """
     await conn.execute("SET TimeZone = 'UTC'")
     result: dict[str, dict[str, object]] = {}
     overall = hashlib.sha256()
-    for table, pk in PRIMARY_KEYS.items():
-        columns = await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = "
-            "current_schema() ORDER BY ordinal_position", table)
-        kept = [c["column_name"] for c in columns if c["column_name"] not in VOLATILE_COLUMNS[table]]
+    for table in await conn.fetch(_TABLES):
+        name = table["name"]
+        excluded = [] if include_volatile else [c for c in table["columns"] if c in VOLATILE_COLUMNS.get(name, ())]
+        kept = [f'"{c}"' for c in table["columns"] if c not in excluded]
+        order = [f'"{c}"' for c in table["pk"]] or kept
         digest = hashlib.sha256()
         count = 0
         async with conn.transaction():
             async for row in conn.cursor(
-                f"SELECT json_build_array({', '.join(kept)})::text FROM {table} ORDER BY {', '.join(pk)}"
+                f'SELECT json_build_array({", ".join(kept)})::text FROM "{name}" ORDER BY {", ".join(order)}'
             ):
                 digest.update(row[0].encode() + b"\n")
                 count += 1
-        result[table] = {"rows": count, "sha256": digest.hexdigest()}
-        overall.update(f"{table}:{digest.hexdigest()}\n".encode())
+        result[name] = {"rows": count, "sha256": digest.hexdigest(), "excluded": excluded}
+        overall.update(f"{name}:{digest.hexdigest()}\n".encode())
     result["all"] = {"sha256": overall.hexdigest()}
     return result

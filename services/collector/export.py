@@ -36,6 +36,7 @@ from schemas.events import (
     MessageUpsertedPayload,
     SenderPayload,
 )
+from services.collector.scrub import scrub, scrub_fields
 from tgpipe.errors import ExportEntryError, ExportError, UnsafePathError
 from tgpipe.paths import safe_resolve
 
@@ -61,6 +62,7 @@ class _Mapped:
     payload: MessageUpsertedPayload
     local_time: bool  # date or edit date came from a zone-less local time
     unsafe: list[tuple[str, str]]  # (path, reason)
+    scrubbed: dict[str, int]  # field -> values replaced by services.collector.scrub
 
 
 # --- field helpers ---------------------------------------------------------------------------
@@ -182,6 +184,7 @@ def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], li
 def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo) -> _Mapped:
     if not isinstance(entry, dict):
         raise ExportEntryError(None, f"entry is a {type(entry).__name__}, not an object")
+    entry, scrubbed = scrub_fields(entry)
     message_id = entry.get("id")
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise ExportEntryError(message_id, "id is missing or not an integer")
@@ -211,7 +214,7 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
     except ValueError as exc:
         raise ExportEntryError(message_id, str(exc)) from None
     payload = MessageUpsertedPayload(channel=channel, message=message, media=media)
-    return _Mapped(payload, local_date or local_edit, unsafe)
+    return _Mapped(payload, local_date or local_edit, unsafe, scrubbed)
 
 
 def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path, tz: ZoneInfo
@@ -226,8 +229,10 @@ def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path,
     fields ``photo``/``photo_file_size``, ``file``/``file_size``/``media_type``/``mime_type``,
     ``width``/``height``. Placeholders ``"(File …)"`` give ``unavailable="not_included"``; paths
     refused by :func:`~tgpipe.paths.safe_resolve` give ``unavailable="outside_export_root"`` with the
-    path kept. Files are never opened. ``raw`` is ``entry`` unchanged. ``export_root`` is resolved
-    to an absolute path for ``MediaRef.export_root``.
+    path kept. Files are never opened. ``raw`` is ``entry`` unchanged, except that every value first
+    goes through :func:`services.collector.scrub.scrub` (NUL and lone surrogates become U+FFFD,
+    ``NaN``/``Infinity`` become ``null``: PostgreSQL and UTF-8 cannot hold them), and so do the
+    fields read from it. ``export_root`` is resolved to an absolute path for ``MediaRef.export_root``.
 
     Raises:
         ExportEntryError: not an object, ``id`` missing or not an int, no usable date, or a field
@@ -249,13 +254,19 @@ def _load(path: Path) -> tuple[Path, Any]:
         raise ExportError(f"no Telegram export at {path}: {file} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ExportError(f"{file} is not valid JSON (truncated or corrupt?): {exc}") from None
+    except RecursionError:
+        raise ExportError(f"{file} is nested too deeply to be a Telegram Desktop export") from None
     except OSError as exc:
         raise ExportError(f"cannot read {file}: {exc}") from None
     return file.parent.resolve(), data
 
 
-def _chat(raw: object, where: str) -> tuple[ChannelPayload, list[Any]]:
-    """``(channel, messages)`` of one chat object with ``name``, ``type``, ``id``, ``messages``."""
+def _chat(raw: object, where: str, repaired: list[ExportError]) -> tuple[ChannelPayload, list[Any]]:
+    """``(channel, messages)`` of one chat object with ``name``, ``type``, ``id``, ``messages``.
+
+    A name holding characters that PostgreSQL or UTF-8 cannot hold is repaired (see
+    :func:`~services.collector.scrub.scrub`) and reported in ``repaired``.
+    """
     if not isinstance(raw, dict):
         raise ExportError(f"{where} is not an object")
     chat_id, messages, name, kind = raw.get("id"), raw.get("messages"), raw.get("name"), raw.get("type")
@@ -265,23 +276,40 @@ def _chat(raw: object, where: str) -> tuple[ChannelPayload, list[Any]]:
         raise ExportError(f"{where} (id {chat_id}) has no messages list")
     if name is not None and not isinstance(name, str):
         raise ExportError(f"{where} (id {chat_id}) has a non-string name {name!r}")
+    name, replaced = scrub(name)
+    if replaced:
+        repaired.append(ExportError(f"chat {chat_id}: {replaced} character(s) of its name replaced by U+FFFD "
+                                    "(NUL or lone surrogates: PostgreSQL/UTF-8 cannot hold them); chat kept"))
     chat_type = kind if kind in _CHAT_TYPES else "unknown"
     return ChannelPayload(channel_id=chat_id, type=chat_type, title=name), messages
 
 
-def _chats(data: object) -> list[tuple[ChannelPayload, list[Any]]]:
-    """Detect the layout and return every chat with its message list."""
+def _chats(data: object, problems: list[ExportError], repaired: list[ExportError]
+           ) -> list[tuple[ChannelPayload, list[Any]]]:
+    """Detect the layout and return every chat with its message list.
+
+    A malformed chat of a full-account export is skipped and reported in ``problems``, the other
+    chats are kept; the export is refused only when no chat is left. Repaired chat names are
+    reported in ``repaired``.
+    """
     if isinstance(data, dict) and "messages" in data:
-        return [_chat(data, "the exported chat")]
+        return [_chat(data, "the exported chat", repaired)]
     if isinstance(data, dict) and ("chats" in data or "left_chats" in data):
-        found = []
+        found, skipped = [], []
         for section in ("chats", "left_chats"):
             if section not in data:
                 continue
             listed = data[section].get("list") if isinstance(data[section], dict) else None
             if not isinstance(listed, list):
                 raise ExportError(f"full-account export: {section}.list is missing or not a list")
-            found += [_chat(chat, f"{section}.list[{i}]") for i, chat in enumerate(listed)]
+            for i, chat in enumerate(listed):
+                try:
+                    found.append(_chat(chat, f"{section}.list[{i}]", repaired))
+                except ExportError as exc:
+                    skipped.append(ExportError(f"{exc}: chat skipped"))
+        if skipped and not found:
+            raise ExportError("; ".join(str(e) for e in skipped))
+        problems += skipped
         return found
     keys = sorted(data)[:10] if isinstance(data, dict) else type(data).__name__
     raise ExportError(
@@ -305,9 +333,13 @@ class ExportReader:
     Attributes:
         export_root: the absolute, resolved export directory (``MediaRef.export_root``).
         chats: one :class:`ChannelPayload` per chat, in export order.
-        problems: malformed entries skipped by the last :meth:`payloads` iteration, each an
+        problems: what the last :meth:`payloads` iteration skipped: each malformed entry as an
             :class:`ExportEntryError` (``message_id`` as found, ``reason`` naming the chat and the
-            entry's index).
+            entry's index), preceded by each malformed chat of a full-account export as an
+            :class:`ExportError` (its messages skipped with it).
+        repaired: what that iteration kept after changing it: messages (an
+            :class:`ExportEntryError` naming the fields) and chat names holding NUL or lone
+            surrogates (U+FFFD instead) or ``NaN``/``Infinity`` numbers (``null`` instead).
         unsafe_paths: media paths refused by ``safe_resolve`` during that iteration.
         local_time_fallbacks: messages of that iteration whose date or edit date was read as local
             time in ``timezone``.
@@ -316,9 +348,12 @@ class ExportReader:
     def __init__(self, path: Path, *, timezone: ZoneInfo) -> None:
         self.timezone = timezone
         self.export_root, data = _load(Path(path))
-        self._chats = _chats(data)
+        self._chat_problems: list[ExportError] = []
+        self._chat_repairs: list[ExportError] = []
+        self._chats = _chats(data, self._chat_problems, self._chat_repairs)
         self.chats = [channel for channel, _ in self._chats]
-        self.problems: list[ExportEntryError] = []
+        self.problems: list[ExportError] = []
+        self.repaired: list[ExportError] = []
         self.unsafe_paths: list[UnsafeMediaPath] = []
         self.local_time_fallbacks = 0
 
@@ -326,10 +361,12 @@ class ExportReader:
         """Yield one payload per valid entry, chat by chat, in export order.
 
         Never raises for a bad entry: it is recorded in :attr:`problems` and skipped. A repeated
-        message id within a chat keeps the first entry. The report attributes are reset when the
+        message id within a chat keeps the first entry. A message whose values had to be scrubbed
+        is kept and recorded in :attr:`repaired`. The report attributes are reset when the
         iteration starts and are complete once it is exhausted.
         """
-        self.problems, self.unsafe_paths, self.local_time_fallbacks = [], [], 0
+        self.problems, self.repaired = list(self._chat_problems), list(self._chat_repairs)
+        self.unsafe_paths, self.local_time_fallbacks = [], 0
         for channel, entries in self._chats:
             seen: set[int] = set()
             for index, entry in enumerate(entries):
@@ -343,6 +380,12 @@ class ExportReader:
                     self.problems.append(ExportEntryError(exc.message_id, f"{exc.reason} ({where})"))
                     continue
                 seen.add(message_id)
+                if mapped.scrubbed:
+                    fields = ", ".join(f"{field} ({n})" for field, n in mapped.scrubbed.items())
+                    self.repaired.append(ExportEntryError(message_id, (
+                        f"NUL or lone-surrogate characters replaced by U+FFFD, NaN/Infinity by null, in {fields} "
+                        f"(PostgreSQL/UTF-8 cannot hold them); message kept (chat {channel.channel_id}, "
+                        f"entry #{index})")))
                 self.local_time_fallbacks += mapped.local_time
                 self.unsafe_paths += [UnsafeMediaPath(channel.channel_id, message_id, path, reason)
                                       for path, reason in mapped.unsafe]

@@ -2,17 +2,23 @@
 
 Events are keyed by channel id (one channel stays ordered on one partition) and sent without
 a round trip each: up to ``publish_chunk`` sends are in flight before their acks are awaited.
+An event larger than :data:`tgpipe.broker.MAX_EVENT_BYTES` is not sent (no broker would take
+it): it is reported and the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 
 from faststream.kafka import KafkaBroker
 
 from schemas import MessageUpserted, MessageUpsertedPayload, encode_event
+from tgpipe.broker import MAX_EVENT_BYTES
 from tgpipe.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 async def publish_payloads(
@@ -22,12 +28,15 @@ async def publish_payloads(
     *,
     source: str,
     on_acked: Callable[[list[MessageUpserted]], None] | None = None,
+    on_refused: Callable[[MessageUpserted, str], None] | None = None,
 ) -> int:
     """Publish each payload as a ``message.upserted`` event and return how many were acknowledged.
 
     Args:
         source: the envelope's ``source`` (e.g. ``export:/path`` or ``telegram:@name``).
         on_acked: called with each chunk of events once the broker acknowledged all of them.
+        on_refused: called with each event too large to publish and the reason (it is also
+            logged as a warning); ``seq`` numbers only the events sent, without gaps.
 
     Raises:
         aiokafka.errors.KafkaError: a send failed after the producer's own retries.
@@ -43,10 +52,17 @@ async def publish_payloads(
         futures.clear()
         chunk.clear()
 
-    for seq, payload in enumerate(payloads):
-        event = MessageUpserted(source=source, seq=seq, payload=payload)
-        futures.append(await broker.publish(encode_event(event), topic=settings.topic_messages,
-                                            key=event.key, no_confirm=True))
+    for payload in payloads:
+        event = MessageUpserted(source=source, seq=sent, payload=payload)
+        value = encode_event(event)
+        if len(value) > MAX_EVENT_BYTES:
+            reason = (f"message {payload.message.message_id} in chat {payload.channel.channel_id}: its event is "
+                      f"{len(value):,} bytes, over the {MAX_EVENT_BYTES:,}-byte limit of a record; not published")
+            log.warning("%s", reason)
+            if on_refused:
+                on_refused(event, reason)
+            continue
+        futures.append(await broker.publish(value, topic=settings.topic_messages, key=event.key, no_confirm=True))
         chunk.append(event)
         sent += 1
         if len(chunk) >= settings.publish_chunk:

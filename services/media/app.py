@@ -21,7 +21,7 @@ from services.media.pending import pending_events
 from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
-from tgpipe.broker import consumer_options
+from tgpipe.broker import consumer_options, keep_raw
 from tgpipe.consume import consume_batch
 from tgpipe.settings import Settings
 
@@ -63,6 +63,7 @@ def register_media(
         max_records=settings.writer_batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         ack_policy=AckPolicy.MANUAL,
+        decoder=keep_raw,
         **consumer_options(settings),
     )
     async def store_media(msg: KafkaMessage) -> None:

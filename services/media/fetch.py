@@ -10,6 +10,7 @@ from pathlib import Path
 
 from schemas import MediaRef, MessageCommitted
 from services.media.persist import MediaRow
+from services.media.sniff import describe_non_image, image_format
 from services.media.store import ContentStore
 from tgpipe.errors import UnsafePathError
 from tgpipe.paths import safe_resolve
@@ -37,7 +38,8 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
 
     Statuses: ``stored`` (bytes in the store, ``sha256`` set), ``not_included`` (export placeholder),
     ``outside_export_root`` (unsafe path, never read), ``missing`` (no such file), ``skipped``
-    (kind not in ``download_kinds``).
+    (kind not in ``download_kinds``), ``not_image`` (a ``photo`` whose bytes are not an image:
+    not stored, ``error`` says what they look like).
 
     Raises:
         OSError: reading the source or writing the store failed (transient or not: the caller decides).
@@ -54,6 +56,8 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
         return MediaRow(status="outside_export_root", error=str(exc), **base)
     if data is None:
         return MediaRow(status="missing", size_bytes=ref.file_size, **base)
+    if ref.kind == "photo" and image_format(data) is None:
+        return MediaRow(status="not_image", size_bytes=len(data), error=describe_non_image(data), **base)
     return MediaRow(status="stored", sha256=store.put(data), size_bytes=len(data), **base)
 
 

@@ -10,7 +10,8 @@ import asyncpg
 
 @dataclass(frozen=True, slots=True)
 class MediaRow:
-    """One row of ``media``; ``status`` is stored, missing, not_included, outside_export_root, skipped or failed."""
+    """One row of ``media``; ``status`` is stored, missing, not_included, outside_export_root, skipped,
+    not_image or failed."""
 
     channel_id: int
     message_id: int

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, encode_event
 from services.writer.persist import write_batch
-from tgpipe.broker import consumer_options
+from tgpipe.broker import consumer_options, keep_raw
 from tgpipe.consume import consume_batch
 from tgpipe.settings import Settings
 
@@ -78,6 +78,7 @@ def register_writer(
         max_records=settings.writer_batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         ack_policy=AckPolicy.MANUAL,
+        decoder=keep_raw,
         **consumer_options(settings),
     )
     async def write_messages(msg: KafkaMessage) -> None:

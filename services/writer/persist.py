@@ -33,11 +33,15 @@ ON CONFLICT (channel_id) DO UPDATE SET type = EXCLUDED.type, title = EXCLUDED.ti
 WHERE (channels.type, channels.title) IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.title)
 """
 
+# A sender's name is the one from its newest message (ties: the greater name), never "the last
+# write": senders are shared across chats, so the order of writes depends on how partitions
+# interleave. A maximum over all observations is the same for any order and any batching.
 _UPSERT_SENDERS = """
-INSERT INTO senders (peer_type, peer_id, name)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
-ON CONFLICT (peer_type, peer_id) DO UPDATE SET name = EXCLUDED.name
-WHERE EXCLUDED.name IS NOT NULL AND senders.name IS DISTINCT FROM EXCLUDED.name
+INSERT INTO senders (peer_type, peer_id, name, name_date)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[])
+ON CONFLICT (peer_type, peer_id) DO UPDATE SET name = EXCLUDED.name, name_date = EXCLUDED.name_date
+WHERE EXCLUDED.name IS NOT NULL
+  AND (senders.name_date IS NULL OR (EXCLUDED.name_date, EXCLUDED.name) > (senders.name_date, senders.name))
 """
 
 _MESSAGE_COLUMNS = (
@@ -144,8 +148,9 @@ async def write_batch(conn: asyncpg.Connection,
     upserts = [e for e in events if isinstance(e, MessageUpserted)]
     deletions = [e for e in events if isinstance(e, MessageDeleted)]
     unique = _newest_per_message(upserts)
-    channels = {e.payload.channel.channel_id: e.payload.channel for e in unique}
-    senders = {(s.peer_type, s.peer_id): s for e in unique if (s := e.payload.message.sender)}
+    # Topic order (a chat's events share one partition): the last title wins, however batches split.
+    channels = {e.payload.channel.channel_id: e.payload.channel for e in upserts}
+    senders = _sender_names(upserts)
     async with conn.transaction():
         if unique:
             await conn.execute(
@@ -154,10 +159,7 @@ async def write_batch(conn: asyncpg.Connection,
             )
         if senders:
             await conn.execute(
-                _UPSERT_SENDERS,
-                [s.peer_type for s in senders.values()], [s.peer_id for s in senders.values()],
-                [s.name for s in senders.values()],
-            )
+                _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
         if unique:
             await conn.execute(_UPSERT_MESSAGES, *_message_columns(unique))
             await conn.execute(_REFRESH_REACTIONS, *_columns(
@@ -173,6 +175,20 @@ async def write_batch(conn: asyncpg.Connection,
                           if e.payload.channel_id is None for i in e.payload.message_ids]:
             await conn.execute(_RECORD_UNRESOLVED, *_columns(unresolved))
     return unique
+
+
+def _sender_names(events: Sequence[MessageUpserted]) -> dict[tuple[str, int], tuple[str | None, object]]:
+    """Per sender ``(peer_type, peer_id)``: ``(name, date)`` of its newest named message among
+    ``events`` (every version, so batching cannot matter), or ``(None, None)`` when none is named."""
+    best: dict[tuple[str, int], tuple[str | None, object]] = {}
+    for event in events:
+        message = event.payload.message
+        if (sender := message.sender) is None:
+            continue
+        name, date = best.setdefault((sender.peer_type, sender.peer_id), (None, None))
+        if sender.name is not None and (name is None or (message.date, sender.name) > (date, name)):
+            best[sender.peer_type, sender.peer_id] = (sender.name, message.date)
+    return best
 
 
 def _columns(rows) -> list[list[object]]:

@@ -173,9 +173,11 @@ def test_text_entities_win_over_text_pieces(tmp_path: Path) -> None:
     assert payloads[0].message.text == "ab" and payloads[0].message.entities == entities
 
 
-def test_nul_characters_are_kept(tmp_path: Path) -> None:
-    _, payloads = read(tmp_path, chat([msg(1, text="a\x00b")]))
-    assert payloads[0].message.text == "a\x00b"
+def test_nul_characters_are_replaced_and_reported(tmp_path: Path) -> None:
+    reader, payloads = read(tmp_path, chat([msg(1, text="a\x00b")]))
+    assert payloads[0].message.text == payloads[0].message.raw["text"] == "a\ufffdb"
+    assert [(e.message_id, "text (1)" in e.reason) for e in reader.repaired] == [(1, True)]
+    assert reader.problems == []
 
 
 def test_service_message_with_null_actor_and_without_actor_id(tmp_path: Path) -> None:
