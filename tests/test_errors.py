@@ -1,4 +1,5 @@
-"""The one classifier (:func:`tgpipe.errors.is_transient`) on the drivers' real exceptions.
+"""The one classifier (:func:`tgpipe.errors.is_transient`) on the drivers' real exceptions
+(contract line E5, docs/contract.md).
 
 PostgreSQL errors are raised by the test database itself: naturally where a statement can provoke
 them (foreign key, unique, NUL byte, terminated backend, closed connection, out-of-range argument),
@@ -10,7 +11,9 @@ cheaply (no broker listening), else they are aiokafka's own exception classes.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -60,7 +63,7 @@ async def _raise(conn: asyncpg.Connection, statement: str, *args: object) -> Bas
 
 
 @pytest.mark.parametrize("sqlstate", list(SERVER_ERRORS))
-async def test_postgres_errors_by_sqlstate(db, sqlstate):
+async def test_contract_E5_postgres_errors_by_sqlstate(db, sqlstate):
     expected_class, transient = SERVER_ERRORS[sqlstate]
     async with db.acquire() as conn:
         exc = await _raise(conn, f"DO $$ BEGIN RAISE EXCEPTION 'provoked' USING ERRCODE = '{sqlstate}'; END $$")
@@ -68,7 +71,7 @@ async def test_postgres_errors_by_sqlstate(db, sqlstate):
     assert is_transient(exc) is transient
 
 
-async def test_natural_constraint_and_data_errors_are_permanent(db):
+async def test_contract_E5_natural_constraint_and_data_errors_are_permanent(db):
     async with db.acquire() as conn:
         await conn.execute("INSERT INTO channels (channel_id, type) VALUES (1, 'channel')")
         provoked = [
@@ -88,7 +91,7 @@ async def test_natural_constraint_and_data_errors_are_permanent(db):
     assert not any(is_transient(e) for e in provoked)
 
 
-async def test_lost_connections_are_transient(db, database_url):
+async def test_contract_E5_lost_connections_are_transient(db, database_url):
     victim = await asyncpg.connect(database_url)
     try:
         in_flight = asyncio.create_task(_raise(victim, "SELECT pg_sleep(30)"))
@@ -108,7 +111,7 @@ async def test_lost_connections_are_transient(db, database_url):
     assert is_transient(terminated) and is_transient(closed)
 
 
-async def test_unreachable_database_is_transient():
+async def test_contract_E5_unreachable_database_is_transient():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -117,7 +120,7 @@ async def test_unreachable_database_is_transient():
     assert is_transient(refused.value)
 
 
-async def test_unreachable_broker_is_transient():
+async def test_contract_E5_unreachable_broker_is_transient():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -145,7 +148,7 @@ async def test_unreachable_broker_is_transient():
     (kafka_errors.TopicAuthorizationFailedError(), False),
     (kafka_errors.UnsupportedVersionError(), False),
 ])
-def test_kafka_errors(error, transient):
+def test_contract_E5_kafka_errors(error, transient):
     assert is_transient(error) is transient
 
 
@@ -160,5 +163,15 @@ def test_kafka_errors(error, transient):
     (ConfigurationError("unset"), False),
     (ValueError("a bug, not a fault"), False),
 ])
-def test_other_errors(error, transient):
+def test_contract_E5_other_errors(error, transient):
     assert is_transient(error) is transient
+
+
+def test_contract_E5_one_classifier():
+    """No module but tgpipe/errors.py looks at SQLSTATEs or aiokafka's ``retriable`` flag."""
+    root = Path(__file__).resolve().parents[1]
+    inspecting = re.compile(r"\bsqlstate\b|\.retriable\b|\bdef is_transient\b")
+    offenders = [str(path.relative_to(root)) for package in ("tgpipe", "services", "schemas")
+                 for path in sorted((root / package).rglob("*.py"))
+                 if path != root / "tgpipe" / "errors.py" and inspecting.search(path.read_text())]
+    assert offenders == []

@@ -7,6 +7,7 @@
     ├── ExportError               a Telegram Desktop export cannot be read at all (file, layout)
     │   └── ExportEntryError      one message entry is malformed; reported with its id, the rest goes on
     ├── UnsafePathError           a media path escapes the export root; never read
+    ├── MediaReadError            an export media file exists but cannot be read (retried, then `failed`)
     └── EventError                a record on a topic cannot be applied (goes to the dead-letter topic)
         ├── UndecodableEventError bytes that are not JSON (or not UTF-8)
         └── EventSchemaError      JSON that is not a known event type/version or fails its schema
@@ -51,6 +52,14 @@ class ExportEntryError(ExportError):
 
 class UnsafePathError(TgpipeError):
     """A media path from an export resolves outside the export root (``..``, absolute, symlink)."""
+
+
+class MediaReadError(TgpipeError):
+    """An export media file exists but cannot be read (I/O error, a path through a non-directory).
+
+    Never leaves the media service: it reads the file again a bounded number of times, then
+    records the media item ``failed`` with the error and the attempts made.
+    """
 
 
 class EventError(TgpipeError):

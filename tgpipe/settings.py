@@ -53,6 +53,8 @@ class Settings(BaseSettings):
         default=300.0, description="How long a batch retries transient errors before it is redelivered."
     )
     publish_chunk: PositiveInt = Field(default=2000, description="Collector: events in flight before awaiting acks.")
+    readiness_file: Path | None = Field(
+        default=None, description="Writer/media service: where to write its readiness state (JSON) for probes.")
 
     media_download_kinds: frozenset[MediaKind] = frozenset({"photo"})
     export_timezone: str = Field(
@@ -88,7 +90,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
 
-    @field_validator("home", "media_root", "telegram_session_file")
+    @field_validator("home", "media_root", "telegram_session_file", "readiness_file")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None

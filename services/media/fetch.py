@@ -5,6 +5,9 @@ Pure of Kafka and SQL; blocking file I/O (run :func:`fetch_rows` in a worker thr
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,8 +15,15 @@ from schemas import MediaRef, MessageCommitted
 from services.media.persist import MediaRow
 from services.media.sniff import describe_non_image, image_format
 from services.media.store import ContentStore
-from tgpipe.errors import UnsafePathError
+from tgpipe.errors import MediaReadError, UnsafePathError
 from tgpipe.paths import safe_resolve
+
+log = logging.getLogger(__name__)
+
+#: Reads of an unreadable export file before its media row is recorded ``failed``, and the wait
+#: before the second read (doubling after each).
+READ_ATTEMPTS = 3
+READ_RETRY_WAIT_S = 0.2
 
 
 def read_export_file(ref: MediaRef) -> bytes | None:
@@ -42,10 +52,11 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
     not stored, ``error`` says what they look like).
 
     Raises:
-        OSError: reading the source or writing the store failed (transient or not: the caller decides).
+        MediaReadError: the file exists but reading it failed (:func:`fetch_rows` retries it).
+        OSError: writing the store failed (the batch is retried as a whole: the service's problem,
+            not the item's).
     """
-    base = {"channel_id": channel_id, "message_id": message_id, "kind": ref.kind, "mime_type": ref.mime_type,
-            "width": ref.width, "height": ref.height, "source_path": ref.path}
+    base = _row_base(channel_id, message_id, ref)
     if ref.unavailable:
         return MediaRow(status=ref.unavailable, **base)
     if ref.kind not in download_kinds:
@@ -54,6 +65,8 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
         data = read_export_file(ref)
     except UnsafePathError as exc:
         return MediaRow(status="outside_export_root", error=str(exc), **base)
+    except OSError as exc:
+        raise MediaReadError(f"cannot read {ref.path!r}: {exc}") from exc
     if data is None:
         return MediaRow(status="missing", size_bytes=ref.file_size, **base)
     if ref.kind == "photo" and image_format(data) is None:
@@ -61,11 +74,40 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
     return MediaRow(status="stored", sha256=store.put(data), size_bytes=len(data), **base)
 
 
-def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, download_kinds: Iterable[str]) -> list[MediaRow]:
+def _row_base(channel_id: int, message_id: int, ref: MediaRef) -> dict[str, object]:
+    return {"channel_id": channel_id, "message_id": message_id, "kind": ref.kind, "mime_type": ref.mime_type,
+            "width": ref.width, "height": ref.height, "source_path": ref.path}
+
+
+def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, download_kinds: Iterable[str], *,
+               attempts: int = READ_ATTEMPTS, wait_s: float = READ_RETRY_WAIT_S) -> list[MediaRow]:
     """All media rows for the export references of a batch of committed events (one per reference;
-    ``source="telegram"`` references are :mod:`services.media.telegram`'s)."""
+    ``source="telegram"`` references are :mod:`services.media.telegram`'s).
+
+    A file that exists but cannot be read is read again after the rest of the batch, up to
+    ``attempts`` reads in all with doubling waits (so a batch waits at most ``wait_s * (2**(attempts-1) - 1)``
+    however many files fail); then its row is ``failed`` with the last error. A row's ``attempts``
+    counts the reads it took.
+    """
     kinds = frozenset(download_kinds)
-    return [
-        media_row(e.payload.channel_id, e.payload.message_id, ref, store, kinds)
-        for e in events for ref in e.payload.media if ref.source == "export"
-    ]
+    items = [(e.payload.channel_id, e.payload.message_id, ref)
+             for e in events for ref in e.payload.media if ref.source == "export"]
+    rows: dict[int, MediaRow] = {}
+    unreadable: dict[int, MediaReadError] = {}
+    for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            wait = wait_s * 2 ** (attempt - 2)
+            log.warning("%d media file(s) unreadable, reading again in %.1f s (attempt %d of %d), e.g. %s",
+                        len(unreadable), wait, attempt, attempts, next(iter(unreadable.values())))
+            time.sleep(wait)
+        todo, unreadable = list(unreadable) if attempt > 1 else range(len(items)), {}
+        for i in todo:
+            try:
+                rows[i] = dataclasses.replace(media_row(*items[i], store, kinds), attempts=attempt)
+            except MediaReadError as exc:
+                unreadable[i] = exc
+        if not unreadable:
+            break
+    for i, error in unreadable.items():
+        rows[i] = MediaRow(status="failed", error=str(error), attempts=attempts, **_row_base(*items[i]))
+    return [rows[i] for i in range(len(items))]

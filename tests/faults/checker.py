@@ -114,8 +114,9 @@ class Report:
     committed: list[MessageCommitted] = field(default_factory=list)
 
     def problems(self, *, allow_committed_duplicates: bool = False,
-                 expect_dead: set[RecordId] | frozenset = frozenset()) -> list[str]:
-        """Every violation, as text; ``expect_dead`` names records that must be dead-lettered."""
+                 expect_dead: set[RecordId] | frozenset = frozenset(), foreign_dead_letters: int = 0) -> list[str]:
+        """Every violation, as text; ``expect_dead`` names the published records that must be
+        dead-lettered, ``foreign_dead_letters`` how many other records (poison) must be."""
         found = []
         if self.lost:
             found.append(f"lost (neither persisted nor dead-lettered): {sorted(self.lost)}")
@@ -133,9 +134,9 @@ class Report:
             found.append(f"media rows without their message: {sorted(self.media_orphans)}")
         if set(self.dead_lettered) != set(expect_dead):
             found.append(f"dead-lettered {sorted(self.dead_lettered)}, expected {sorted(expect_dead)}")
-        undecodable = len(self.dead_letters) - len(self.dead_lettered)
-        if undecodable:
-            found.append(f"{undecodable} dead letters that are not published records")
+        foreign = len(self.dead_letters) - len(self.dead_lettered)
+        if foreign != foreign_dead_letters:
+            found.append(f"{foreign} dead letters that are not published records, expected {foreign_dead_letters}")
         return found
 
 

@@ -34,6 +34,7 @@ from schemas import MessageUpsertedPayload
 from tests.factories import message_event
 from services.collector.publish import publish_payloads
 from tests.faults.checker import Checker, Key
+from tests.test_cli import _env as settings_env
 from tgpipe.archive import ProgressTracker, running_services
 from tgpipe.broker import make_broker
 from tgpipe.settings import Settings
@@ -45,14 +46,6 @@ OFFSET_COMMIT = "aiokafka.consumer.consumer:AIOKafkaConsumer.commit"
 PUBLISH_COMMITTED = "services.writer.app:publish_all"
 SQL_EXECUTE = "asyncpg.connection:Connection.execute"
 UPSERT_MESSAGES = "INSERT INTO messages"
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The ``TGPIPE_*`` variables that reproduce ``settings`` (how a deployed service is configured)."""
-    env = {}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"TGPIPE_{name.upper()}"] = json.dumps(sorted(value)) if isinstance(value, frozenset) else str(value)
-    return env
 
 
 @dataclass(frozen=True)
