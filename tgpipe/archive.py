@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from schemas import MessageCommitted, MessageUpserted, MessageUpsertedPayload
+from schemas import MessageCommitted, MessageUpserted, MessageUpsertedPayload, decode_event
 from services.collector.export import ExportReader
 from services.collector.publish import publish_payloads
 from services.collector.telegram.client import TelegramClient
@@ -29,7 +30,8 @@ from services.media.app import register_media
 from services.writer.app import register_writer
 from tgpipe.broker import ensure_topics, make_broker
 from tgpipe.db import PoolRef
-from tgpipe.errors import TgpipeError
+from tgpipe.dlq import DeadLetter, watch_dead_letters
+from tgpipe.errors import EventError, TgpipeError
 from tgpipe.migrations import upgrade
 from tgpipe.settings import Settings
 from tgpipe.verify import ExportCounts
@@ -71,18 +73,37 @@ class ProgressTracker:
         self.published: set[MessageKey] = set()
         self.committed: set[MessageKey] = set()
         self.processed: set[MessageKey] = set()
+        self.dead_lettered: dict[MessageKey, str] = {}  # published here, dead-lettered: why
+        self._published_ids: dict[uuid.UUID, MessageKey] = {}
         self._changed = asyncio.Event()
         self._on_change = on_change
 
     def _add(self, target: set[MessageKey], keys: Iterable[MessageKey]) -> None:
         target.update(keys)
+        self._notify()
+
+    def _notify(self) -> None:
         self._changed.set()
         if self._on_change:
             self._on_change()
 
     def on_published(self, events: list[MessageUpserted]) -> None:
         """Collector hook: these events were acknowledged by the broker."""
+        self._published_ids.update((e.event_id, (e.payload.message.channel_id, e.payload.message.message_id))
+                                   for e in events)
         self._add(self.published, ((e.payload.message.channel_id, e.payload.message.message_id) for e in events))
+
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        """Dead-letter hook (:func:`tgpipe.dlq.watch_dead_letters`): when ``letter`` is an event
+        published here, or the committed event of one, its message is done, with the reason."""
+        try:
+            event = decode_event(letter.value)
+        except EventError:
+            return
+        event_id = event.payload.causation_id if isinstance(event, MessageCommitted) else event.event_id
+        if (key := self._published_ids.get(event_id)) is not None:
+            self.dead_lettered[key] = f"{letter.header('tgpipe-error-class')}: {letter.header('tgpipe-error-message')}"
+            self._notify()
 
     def on_committed(self, events: list[MessageCommitted]) -> None:
         """Writer hook: these messages are committed and their committed events acknowledged."""
@@ -94,8 +115,9 @@ class ProgressTracker:
 
     @property
     def done(self) -> bool:
-        """Every published message was committed and then processed by the media service."""
-        return self.published <= self.processed
+        """Every published message was committed and then processed by the media service, or
+        dead-lettered on the way."""
+        return self.published <= self.processed | self.dead_lettered.keys()
 
     async def wait_until(self, predicate: Callable[[], bool], stall_timeout: float) -> None:
         """Return once ``predicate()`` holds.
@@ -216,10 +238,17 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         tracker = ProgressTracker(on_change=refresh)
         refused: list[str] = []
         async with running_services(settings, tracker) as collector:
-            published = await publish_payloads(collector, settings, payloads, source=f"export:{reader.export_root}",
-                                               on_acked=tracker.on_published,
-                                               on_refused=lambda _event, reason: refused.append(reason))
-            await tracker.wait_until(lambda: tracker.done, stall_timeout)
+            # A message a service dead-letters ends the wait too, and is reported (never a stall).
+            watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
+            try:
+                published = await publish_payloads(collector, settings, payloads,
+                                                   source=f"export:{reader.export_root}",
+                                                   on_acked=tracker.on_published,
+                                                   on_refused=lambda _event, reason: refused.append(reason))
+                await tracker.wait_until(lambda: tracker.done, stall_timeout)
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
 
     return ArchiveSummary(
         export=reader.export_root,
@@ -231,6 +260,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         timezone=settings.export_timezone,
         problems=[str(p) for p in reader.problems + reader.repaired] + [
             f"message {u.message_id} in chat {u.channel_id}: media path {u.path!r} refused: {u.reason}"
-            for u in reader.unsafe_paths] + refused,
+            for u in reader.unsafe_paths] + refused + [
+            f"message {m} in chat {c}: dead-lettered, not archived ({reason}; see `tgpipe dlq`)"
+            for (c, m), reason in sorted(tracker.dead_lettered.items())],
         expected=loaded.expected,
     )

@@ -140,7 +140,12 @@ def replay_cmd(
     writers: Annotated[int, typer.Option("--writers", min=1, help="writer replicas in this process")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rebuild a database from the messages topic with a fresh consumer group, then print its digest."""
+    """Rebuild a database from the messages topic with a fresh consumer group, then print its digest.
+
+    Photos of live-collected messages are downloaded through the Telegram session when one is
+    configured (as by `tgpipe media`).
+    """
+    from services.collector.telegram.session import open_client
     from tgpipe.replay import parse_offsets, replay, replay_settings
 
     try:
@@ -153,8 +158,14 @@ def replay_cmd(
         console.print("[red]invalid offsets:[/red] --until-offset takes P:N pairs", soft_wrap=True)
         raise typer.Exit(2)
     settings = replay_settings(_broker_settings(), group, database_url)
+    try:
+        telegram = open_client(settings, receive_updates=False)
+    except ConfigurationError as exc:
+        console.print(f"[red]invalid configuration:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     logging.basicConfig(level=logging.WARNING)
-    summary = _run(replay(settings, start=first, until=last, idle_s=idle_seconds, writers=writers))
+    summary = _run(replay(settings, start=first, until=last, idle_s=idle_seconds, writers=writers,
+                          telegram=telegram))
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))
         return
@@ -162,7 +173,8 @@ def replay_cmd(
                   f"(media: {summary.media_group}, via {summary.committed_topic}, now deleted)",
                   soft_wrap=True)
     batches = ", ".join(map(str, summary.batches_per_writer))
-    console.print(f"{summary.records} records consumed ({batches} batches per writer), {summary.messages} "
+    per_writer = " per writer" if len(summary.batches_per_writer) > 1 else ""
+    console.print(f"{summary.records} records consumed in {batches} batches{per_writer}, {summary.messages} "
                   f"messages written, {summary.media} messages' media processed, {summary.elapsed_s:.1f} s",
                   soft_wrap=True)
     print_digest(summary.digest)

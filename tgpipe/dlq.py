@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -140,24 +141,40 @@ def _dead_letter(record) -> DeadLetter:
                       {k: v for k, v in record.headers}, record.timestamp)
 
 
+async def _polls(settings: Settings) -> AsyncIterator[list[DeadLetter]]:
+    """The dead letters of each poll (often none), from the beginning of the topic, endlessly."""
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        consumer.subscribe([settings.topic_dead_letter])
+        while True:
+            yield [_dead_letter(r) for records in (await consumer.getmany(timeout_ms=200)).values() for r in records]
+    finally:
+        await consumer.stop()
+
+
 async def read_dead_letters(settings: Settings, *, idle_s: float = 2.0) -> list[DeadLetter]:
     """Every dead letter, ordered by partition and offset, read until ``idle_s`` seconds pass
     without a new one (see the module docstring)."""
     settings.require_external()
-    consumer = _consumer(settings)
-    await consumer.start()
     letters: list[DeadLetter] = []
-    try:
-        consumer.subscribe([settings.topic_dead_letter])
-        last = time.monotonic()
-        while time.monotonic() - last < idle_s:
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                letters += map(_dead_letter, records)
+    last = time.monotonic()
+    async with aclosing(_polls(settings)) as polls:
+        async for batch in polls:
+            if batch:
+                letters += batch
                 last = time.monotonic()
-    finally:
-        await consumer.stop()
+            elif time.monotonic() - last >= idle_s:
+                break
     return sorted(letters, key=lambda d: (d.partition, d.offset))
+
+
+async def watch_dead_letters(settings: Settings, on_letter: Callable[[DeadLetter], None]) -> None:
+    """Call ``on_letter`` with every dead letter, from the beginning of the topic, until cancelled."""
+    async with aclosing(_polls(settings)) as polls:
+        async for batch in polls:
+            for letter in batch:
+                on_letter(letter)
 
 
 async def read_dead_letter(settings: Settings, partition: int, offset: int, *,

@@ -45,6 +45,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream import BaseMiddleware
 
+from services.collector.telegram.client import TelegramClient
 from tgpipe.archive import ProgressTracker, running_services
 from tgpipe.broker import ensure_topics
 from tgpipe.db import create_pool
@@ -194,7 +195,7 @@ async def _delete_topic(settings: Settings, topic: str) -> None:
 
 async def replay(settings: Settings, *, start: str | int | Offsets = "earliest", until: Offsets | None = None,
                  idle_s: float = 10.0, writers: int = 1, start_timeout: float = 120.0,
-                 stall_timeout: float = 120.0) -> ReplaySummary:
+                 stall_timeout: float = 120.0, telegram: TelegramClient | None = None) -> ReplaySummary:
     """Replay the messages topic into ``settings.database_url`` (see the module docstring).
 
     Args:
@@ -205,6 +206,8 @@ async def replay(settings: Settings, *, start: str | int | Offsets = "earliest",
         writers: writer replicas in this process (one consumer group; partitions split among them).
         start_timeout: seconds to wait for the first batch.
         stall_timeout: seconds without media progress before giving up.
+        telegram: the media service's Telegram client, for photos of live-collected messages
+            (without one they are recorded ``no_telegram_client``, as by ``tgpipe media``).
 
     Raises:
         ReplayError: see :func:`_start_group`; no batch within ``start_timeout``; or the media
@@ -217,7 +220,8 @@ async def replay(settings: Settings, *, start: str | int | Offsets = "earliest",
     await ensure_topics(settings)  # the private committed topic
     watch = WriterWatch()
     tracker = ProgressTracker()
-    async with running_services(settings, tracker, writers=writers, writer_middleware=watch.middleware):
+    async with running_services(settings, tracker, telegram=telegram, writers=writers,
+                                writer_middleware=watch.middleware):
         deadline = time.monotonic() + start_timeout
         while not watch.records:
             if time.monotonic() > deadline:

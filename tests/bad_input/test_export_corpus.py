@@ -10,6 +10,7 @@ audit hook records every ``open`` of the process while the archive runs).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ from tests.bad_input.cases import (
     FileCase,
     Layout,
     chat_id,
+    msg,
     secret_sha256,
     write_full_account_export,
 )
@@ -67,6 +69,23 @@ async def test_file_case(case: FileCase, settings, db, tmp_path):
     assert re.search(case.error, str(info.value)), str(info.value)[:500]
     async with db.acquire() as conn:  # nothing was written (nor published: archive read the file first)
         assert await conn.fetchval("SELECT count(*) FROM messages") == 0
+
+
+async def test_a_message_the_database_refuses_is_reported_by_archive_not_waited_for(settings, db, tmp_path):
+    """Whatever the reader cannot foresee (here: a constraint the database has) costs one message,
+    named in the summary with the database's reason; the archive neither stalls nor loses the rest."""
+    async with db.acquire() as conn:
+        await conn.execute("ALTER TABLE messages ADD CONSTRAINT house_rule CHECK (text <> 'refused')")
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 9, "messages": [
+        msg(1, text="fine"), msg(2, text="refused"), msg(3, text="fine")]}))
+    summary = await archive(settings, export, show_progress=False, stall_timeout=30)
+    (problem,) = summary.problems
+    assert problem.startswith("message 2 in chat 9: dead-lettered, not archived (CheckViolationError: ")
+    assert "house_rule" in problem
+    async with db.acquire() as conn:
+        assert [r[0] for r in await conn.fetch("SELECT message_id FROM messages ORDER BY 1")] == [1, 3]
 
 
 def test_cli_reports_an_unreadable_export_without_a_traceback(settings, tmp_path):
