@@ -29,7 +29,7 @@ async def _cli(settings, *args: str):
     return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=_env(settings))
 
 
-async def test_dead_letters_are_listed_shown_and_replayed_after_the_fix(settings, db):
+async def test_contract_D1_dead_letters_listed_shown_and_replayed_after_the_fix(settings, db):
     async with db.acquire() as conn:
         await conn.execute("ALTER TABLE messages ADD CONSTRAINT no_forbidden_text "
                            "CHECK (text <> 'forbidden')")

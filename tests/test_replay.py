@@ -54,7 +54,7 @@ def _stored_files(root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTS))
-async def test_replay_into_an_empty_database_gives_the_archive_and_again_changes_nothing(
+async def test_contract_R1_replay_into_an_empty_database_gives_the_archive_then_changes_nothing(
         settings, shared_data, postgres_url, tmp_path, name):
     settings = settings.model_copy(update={"export_timezone": EXPORTS[name]})
     summary = await archive(settings, shared_data / name, show_progress=False)
@@ -115,7 +115,7 @@ async def _publish(settings, payloads) -> int:
         await broker.stop()
 
 
-async def test_digest_is_the_same_for_any_partition_count_and_writer_replicas(
+async def test_contract_R2_digest_is_the_same_for_1_or_3_partitions_and_1_or_2_writers(
         replay_input, postgres_url, kafka, tmp_path):
     digests = {}
     for partitions, writers in [(1, 1), (3, 1), (3, 2)]:
