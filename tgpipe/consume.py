@@ -12,16 +12,22 @@ For one polled batch of records it:
 
 If transient retries run out, the batch is negatively acknowledged (the consumer seeks back to
 its first offsets) and nothing is committed, so it is redelivered.
+
+A :class:`BatchGate` (the subscriber's rebalance listener) holds a rebalance of the group until
+the batch in flight has committed its offsets, so a replica joining or leaving makes no other
+member process that batch again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import stamina
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
@@ -32,6 +38,47 @@ log = logging.getLogger(__name__)
 E = TypeVar("E")
 
 DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error-class", "error-message")
+#: Longest a rebalance waits for the batch in flight (a batch stuck in transient retries must not
+#: hold the whole group; past this, its partitions may be processed again by their new owner).
+REBALANCE_WAIT_S = 30.0
+
+
+class BatchGate(ConsumerRebalanceListener):
+    """Rebalance listener that lets the batch in flight finish before this member gives up its partitions.
+
+    Without it, a rebalance that completes while a batch is processed (a replica joined) leaves the
+    batch's offset commit to the new assignment: the partitions handed over are not committed and
+    their new owner processes the batch again. aiokafka awaits ``on_partitions_revoked`` before it
+    rejoins the group, keeps heartbeating meanwhile, and the commit still carries the current
+    generation, so waiting there lets the batch commit first.
+    """
+
+    def __init__(self, wait_s: float = REBALANCE_WAIT_S) -> None:
+        self.wait_s = wait_s
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Mark a batch in flight for the duration of the block."""
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._idle.set()
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        if self._idle.is_set():
+            return
+        log.info("rebalance: finishing the batch in flight before giving up %d partition(s)", len(revoked))
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.wait_s)
+        except TimeoutError:
+            log.warning("rebalance: the batch in flight did not finish within %.0f s; its records may be "
+                        "processed again by the partitions' new owner", self.wait_s)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        return None
 
 
 async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerRecord, error: BaseException) -> None:
@@ -72,6 +119,7 @@ async def consume_batch(
     settings: Settings,
     expected: type[E] | tuple[type, ...],
     process: Callable[[list[E]], Awaitable[None]],
+    gate: BatchGate | None = None,
 ) -> None:
     """Run one batch through decode → ``process`` → offset commit (see the module docstring).
 
@@ -81,21 +129,23 @@ async def consume_batch(
             (the messages topic carries ``MessageUpserted`` and ``MessageDeleted``).
         process: the service's work for a list of events; must be idempotent, because a
             retried or redelivered batch runs it again.
+        gate: the subscriber's rebalance listener, told while the batch is in flight.
 
     Raises:
         Exception: the last transient error once retries are exhausted (after seeking back).
     """
     records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
     good, bad = _decode(records, expected)
-    try:
-        for record, error in bad:
-            await _retrying(settings, dead_letter, broker, settings, record, error)
-        if good:
-            await _process_or_split(broker, settings, good, process)
-    except Exception:
-        await msg.nack()
-        raise
-    await msg.ack()
+    with gate.batch() if gate else contextlib.nullcontext():
+        try:
+            for record, error in bad:
+                await _retrying(settings, dead_letter, broker, settings, record, error)
+            if good:
+                await _process_or_split(broker, settings, good, process)
+        except Exception:
+            await msg.nack()
+            raise
+        await msg.ack()
 
 
 async def _process_or_split(broker, settings, good, process) -> None:

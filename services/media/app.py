@@ -22,7 +22,7 @@ from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
 from tgpipe.broker import consumer_options, keep_raw
-from tgpipe.consume import consume_batch
+from tgpipe.consume import BatchGate, consume_batch
 from tgpipe.settings import Settings
 
 ProcessedHook = Callable[[list[MessageCommitted]], None]
@@ -56,6 +56,8 @@ def register_media(
         if on_processed:
             on_processed(events)
 
+    gate = BatchGate()  # a rebalance waits for the batch in flight
+
     @broker.subscriber(
         settings.topic_committed,
         group_id=settings.media_group,
@@ -64,7 +66,8 @@ def register_media(
         batch_timeout_ms=settings.batch_timeout_ms,
         ack_policy=AckPolicy.MANUAL,
         decoder=keep_raw,
+        listener=gate,
         **consumer_options(settings),
     )
     async def store_media(msg: KafkaMessage) -> None:
-        await consume_batch(msg, broker, settings, MessageCommitted, process)
+        await consume_batch(msg, broker, settings, MessageCommitted, process, gate=gate)

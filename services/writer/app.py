@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, encode_event
 from services.writer.persist import write_batch
 from tgpipe.broker import consumer_options, keep_raw
-from tgpipe.consume import consume_batch
+from tgpipe.consume import BatchGate, consume_batch
 from tgpipe.settings import Settings
 
 SOURCE = "tgpipe-writer"
@@ -71,6 +71,8 @@ def register_writer(
         if on_committed:
             on_committed(committed)
 
+    gate = BatchGate()  # a rebalance waits for the batch in flight
+
     @broker.subscriber(
         settings.topic_messages,
         group_id=settings.writer_group,
@@ -79,7 +81,8 @@ def register_writer(
         batch_timeout_ms=settings.batch_timeout_ms,
         ack_policy=AckPolicy.MANUAL,
         decoder=keep_raw,
+        listener=gate,
         **consumer_options(settings),
     )
     async def write_messages(msg: KafkaMessage) -> None:
-        await consume_batch(msg, broker, settings, (MessageUpserted, MessageDeleted), process)
+        await consume_batch(msg, broker, settings, (MessageUpserted, MessageDeleted), process, gate=gate)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 
 from tests.faults.harness import (
     OFFSET_COMMIT,
+    PUBLISH_COMMITTED,
     Fault,
     eventually,
     keys_of,
     paced_publish,
     persisted,
+    publish,
     run_until,
     service_process,
     text_payloads,
@@ -47,3 +50,20 @@ async def test_contract_W6_writer_killed_mid_stream_no_gap(fault_settings, db, t
     report = await checker.check(settings, db)
     assert report.problems(allow_committed_duplicates=True) == []  # no gap; duplicates allowed here
     assert report.committed_duplicates  # the killed batch was redelivered to writer B
+
+
+async def test_contract_W6_writer_joining_during_a_slow_batch_waits_for_it(fault_settings, db, tmp_path, checker):
+    settings, payloads = fault_settings, text_payloads(60, channels=12)
+    await publish(settings, checker, payloads, source="w6-slow")
+    # Writer A's second batch takes 3 s (paused after its commit, before its committed events);
+    # writer B joins meanwhile. The rebalance must wait for A's batch and its offset commit, or
+    # B would get partitions whose offsets A could no longer commit, and redo A's batch.
+    slow = Fault(PUBLISH_COMMITTED, nth=2, action="pause", seconds=3.0)
+    async with service_process(settings, tmp_path / "writer-a.log", fault=slow) as writer_a:
+        await writer_a.wait_for_log(f"fault: pause at call 2 of {PUBLISH_COMMITTED}", timeout=60)
+        async with running_services(settings, ProgressTracker(), media=False):  # writer B
+            await eventually(persisted(db, 60), 60, "60 messages persisted")
+            writer_a.signal(signal.SIGTERM)
+            assert await writer_a.wait(timeout=30) == 0, writer_a.log()
+    report = await checker.check(settings, db)
+    assert report.problems() == []  # no committed event twice: a clean join redoes nothing
