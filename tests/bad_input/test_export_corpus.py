@@ -177,7 +177,7 @@ def test_entry_case(corpus: CorpusRun, index: int, case: EntryCase):
         status, sha, error = corpus.media[chat, 2]
         assert status == case.media, (status, error)
         if status == "not_image":
-            assert sha is None and "not an image" in error or "empty" in error
+            assert sha is None and ("not an image" in error or "is empty" in error), error
     if case.chat.get("name"):
         assert corpus.titles[chat] == case.chat["name"].replace("\x00", "\ufffd")
 
