@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-TGPIPE_SERVICES = {"migrate", "writer", "media", "collector"}
+TGPIPE_SERVICES = {"migrate", "writer", "media", "collector", "collector-telegram"}
+CONSUMERS = ("writer", "media")
 ONE_SHOT = {"migrate", "kafka-init"}
 HEALTH_CHECKED = {"kafka", "postgres"}
 TOPIC_DEFAULTS = {name: Settings.model_fields[f"topic_{name}"].default
@@ -187,9 +188,12 @@ def test_service_command_is_a_real_cli_command(services: dict, name: str):
 
 def test_shared_environment_names_settings_fields_and_parses(services: dict, monkeypatch):
     env = {"POSTGRES_PASSWORD": "secret"}
-    for name in TGPIPE_SERVICES:
+    for name in TGPIPE_SERVICES - {"collector-telegram"}:
         variables = services[name]["environment"]
         assert variables == services["writer"]["environment"], f"{name}: not the shared x-tgpipe-env"
+    telegram = services["collector-telegram"]["environment"]
+    assert telegram.items() >= services["writer"]["environment"].items()
+    assert all(key.startswith("TGPIPE_TELEGRAM_") for key in set(telegram) - set(services["writer"]["environment"]))
     variables = services["writer"]["environment"]
     for key, value in variables.items():
         field = key.removeprefix("TGPIPE_").lower()
@@ -304,3 +308,84 @@ def test_dockerfile_is_multi_stage_non_root_with_the_media_root():
     assert "TGPIPE_HOME=/var/lib/tgpipe" in env and "TGPIPE_MEDIA_ROOT=/var/lib/tgpipe/media" in env
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "exports", ".env"} <= set(ignored)
+
+
+# ---- observability, static membership, the Telegram collector ---------------------------
+
+def _ready_check(services: dict, name: str) -> list[str]:
+    test = services[name]["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1] == "python", f"{name}: the image has python, not curl"
+    return test[1:]
+
+
+def test_consumers_expose_metrics_inside_the_network_and_check_readiness(services: dict):
+    port = _interpolate(str(services["writer"]["environment"]["TGPIPE_METRICS_PORT"]), {})
+    assert Settings(metrics_port=port).metrics_port > 0
+    for name in CONSUMERS:
+        assert [str(p) for p in services[name]["expose"]] == [port]
+        assert "ports" not in services[name]  # nothing published on the host; scaling stays possible
+        assert f"http://127.0.0.1:{port}/health/ready" in " ".join(_ready_check(services, name))
+    assert services["writer"]["environment"]["TGPIPE_LOG_FORMAT"] == "${TGPIPE_LOG_FORMAT:-json}"
+
+
+async def test_the_ready_check_command_follows_the_readiness_endpoint(services: dict):
+    """The compose healthcheck's own command, pointed at a health server: exit 0 on 200, non-zero on 503."""
+    import asyncio
+    import socket
+
+    from tgpipe.health import HealthServer
+    from tgpipe.readiness import Readiness
+
+    class Broker:
+        subscribers: list = []
+
+        async def ping(self, timeout):
+            return True
+
+    async def database():
+        return 1
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    readiness = Readiness()
+    server = HealthServer(port, broker=Broker(), readiness=readiness, database=database, registries=(),
+                          stuck_after_s=60, host="127.0.0.1")
+    command = [sys.executable, *_ready_check(services, "writer")[1:]]
+    command = [word.replace("127.0.0.1:9100", f"127.0.0.1:{port}") for word in command]
+
+    async def check() -> int:
+        process = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL,
+                                                       stderr=subprocess.DEVNULL)
+        return await process.wait()
+
+    await server.start()
+    try:
+        readiness.set("waiting", "Kafka at kafka:9092: no answer")
+        assert await check() != 0
+        readiness.set("ready")
+        assert await check() == 0
+    finally:
+        await server.stop()
+
+
+def test_static_membership_only_when_an_instance_id_is_set(services: dict):
+    from tgpipe.broker import consumer_options
+
+    base = Settings(kafka_bootstrap_servers="kafka:9092")
+    assert "group_instance_id" not in consumer_options(base)
+    assert consumer_options(base.model_copy(update={"kafka_group_instance_id": "writer-1"}))[
+        "group_instance_id"] == "writer-1"
+    # --scale gives every replica the same environment: one shared id would fence the replicas.
+    for name in CONSUMERS:
+        assert "TGPIPE_KAFKA_GROUP_INSTANCE_ID" not in services[name]["environment"]
+
+
+def test_telegram_collector_runs_under_its_profile_with_a_session_from_the_environment(services: dict):
+    collector = services["collector-telegram"]
+    assert collector["profiles"] == ["telegram"]
+    assert collector["command"] == ["collector", "telegram"]
+    env = collector["environment"]
+    assert env["TGPIPE_TELEGRAM_SESSION"] == "${TGPIPE_TELEGRAM_COLLECTOR_SESSION:-}"  # never a literal
+    assert set(collector["depends_on"]) == HEALTH_CHECKED | ONE_SHOT  # it reads the database cursor
+    assert collector["restart"] == "unless-stopped"

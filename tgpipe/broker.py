@@ -68,16 +68,20 @@ async def keep_raw(message: StreamMessage[Any]) -> Any:
 
 
 def consumer_options(settings: Settings) -> dict[str, object]:
-    """Consumer-group options every tgpipe subscriber shares (timeouts from settings, start at earliest).
+    """Consumer-group options every tgpipe subscriber shares (timeouts from settings, start at earliest;
+    ``group_instance_id`` for static membership when ``kafka_group_instance_id`` is set).
 
     Subscribers also pass ``decoder=keep_raw`` (a FastStream option, not a Kafka one).
     """
-    return {
+    options: dict[str, object] = {
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_partition_fetch_bytes": MAX_RECORD_BYTES,
     }
+    if settings.kafka_group_instance_id:  # static membership: only when set (replicas need distinct ids)
+        options["group_instance_id"] = settings.kafka_group_instance_id
+    return options
 
 
 async def ensure_topics(settings: Settings) -> None:

@@ -151,14 +151,16 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
 
 def _run_service(client_id: str, register) -> None:
     from tgpipe.errors import ConfigurationError
+    from tgpipe.logs import configure
     from tgpipe.service import service_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
     try:
-        service = service_app(_settings(), client_id, register)
+        service = service_app(settings, client_id, register)
     except ConfigurationError as exc:
         console.print(f"[red]invalid configuration:[/red] {exc}")
         raise typer.Exit(2) from None
+    configure(settings.log_format, settings.log_level)
     asyncio.run(service.run())
 
 
@@ -206,3 +208,5 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 import tgpipe.cli_telegram  # noqa: E402,F401
 # Registers `dlq list|show|replay` and `replay`.
 import tgpipe.cli_ops  # noqa: E402,F401
+# Registers `status` and `docs gen|serve`.
+import tgpipe.cli_operate  # noqa: E402,F401

@@ -32,6 +32,8 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
 from tgpipe.errors import EventError, EventSchemaError, is_transient
+from tgpipe.logs import event_fields, record_fields
+from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
 from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,9 @@ async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerR
     ))
     headers.update((k, v.decode("utf-8", "replace")) for k, v in record.headers or () if k == "tgpipe-replayed-from")
     log.warning("dead-lettered %s[%s]@%s: %s: %s", record.topic, record.partition, record.offset,
-                type(error).__name__, error)
+                type(error).__name__, error, extra={**record_fields(record), "error_class": type(error).__name__})
     await broker.publish(record.value or b"", topic=settings.topic_dead_letter, key=record.key, headers=headers)
+    DEAD_LETTERS.labels(record.topic, type(error).__name__).inc()
 
 
 def _decode(records: Sequence[ConsumerRecord], expected: type[E] | tuple[type, ...]
@@ -136,7 +139,9 @@ async def consume_batch(
     """
     records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
     good, bad = _decode(records, expected)
-    with gate.batch() if gate else contextlib.nullcontext():
+    topic = records[0].topic if records else ""
+    BATCH_RECORDS.labels(topic).observe(len(records))
+    with gate.batch() if gate else contextlib.nullcontext(), PROGRESS.batch(topic):
         try:
             for record, error in bad:
                 await _retrying(settings, dead_letter, broker, settings, record, error)
@@ -146,6 +151,10 @@ async def consume_batch(
             await msg.nack()
             raise
         await msg.ack()
+    PROGRESS.processed(topic, {event.key.decode() for _, event in good})
+    if log.isEnabledFor(logging.DEBUG):
+        for _, event in good:
+            log.debug("processed %s", event.type, extra={**event_fields(event), "topic": topic})
 
 
 async def _process_or_split(broker, settings, good, process) -> None:

@@ -109,7 +109,7 @@ def describe_value(value: bytes) -> str:
     except EventError:
         try:
             payload = json.loads(value).get("payload")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: nested too deeply
             return "-"
     if not isinstance(payload, dict):
         return "-"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from faststream import FastStream
@@ -9,6 +10,7 @@ from faststream.kafka import KafkaBroker
 
 from tgpipe.broker import ensure_topics, make_broker
 from tgpipe.db import PoolRef
+from tgpipe.health import HealthServer
 from tgpipe.readiness import Readiness, wait_for
 from tgpipe.settings import Settings
 
@@ -19,6 +21,10 @@ def service_app(settings: Settings, client_id: str, register: Register,
                 readiness: Readiness | None = None) -> FastStream:
     """A FastStream app that creates missing topics and opens the database pool at start-up,
     waiting (with backoff, one log line per attempt) for Kafka and PostgreSQL to answer.
+
+    With ``settings.metrics_port`` set, the broker gets FastStream's ``KafkaPrometheusMiddleware``
+    and the app serves ``/metrics``, ``/health/ready`` and ``/health/live`` on that port
+    (:mod:`tgpipe.health`) from before it waits for Kafka until after the broker stopped.
 
     Args:
         readiness: the service's state for probes (:mod:`tgpipe.readiness`); default one that
@@ -31,18 +37,43 @@ def service_app(settings: Settings, client_id: str, register: Register,
     database_url, servers = settings.require_external()
     broker = make_broker(settings, client_id=client_id)
     pool = PoolRef(database_url)
-    register(broker, settings, pool.get)
     readiness = readiness or Readiness(settings.readiness_file)
+    health = _health(settings, client_id, broker, pool, readiness) if settings.metrics_port else None
+    register(broker, settings, pool.get)
 
     async def start() -> None:
+        if health:
+            await health.start()
         await wait_for(f"Kafka at {servers}", lambda: ensure_topics(settings), readiness)
         await wait_for("PostgreSQL", pool.open, readiness)
 
     async def stopped() -> None:
         await pool.close()
         readiness.set("stopped")
+        if health:
+            await health.stop()
 
     # The pool closes after the broker stopped (after_shutdown, not on_shutdown: FastStream runs
     # on_shutdown hooks first), so a batch in flight at SIGTERM finishes with its database.
-    return FastStream(broker, on_startup=[start], after_startup=[lambda: readiness.set("ready")],
+    # FastStream's own lines ("app started"…) go through the service's logging (text or JSON).
+    return FastStream(broker, logger=logging.getLogger("tgpipe.faststream"),
+                      on_startup=[start], after_startup=[lambda: readiness.set("ready")],
                       on_shutdown=[lambda: readiness.set("stopping")], after_shutdown=[stopped])
+
+
+def _health(settings: Settings, client_id: str, broker: KafkaBroker, pool: PoolRef,
+            readiness: Readiness) -> HealthServer:
+    """FastStream's Prometheus middleware on ``broker`` and the HTTP endpoint serving it."""
+    from prometheus_client import CollectorRegistry
+
+    from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+
+    registry = CollectorRegistry()
+    broker.add_middleware(KafkaPrometheusMiddleware(registry=registry, app_name=client_id))
+
+    async def select_1() -> None:
+        async with pool.get().acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    return HealthServer(settings.metrics_port, broker=broker, readiness=readiness, database=select_1,
+                        registries=(registry,), stuck_after_s=settings.liveness_batch_timeout_s)

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     publish_chunk: PositiveInt = Field(default=2000, description="Collector: events in flight before awaiting acks.")
     readiness_file: Path | None = Field(
         default=None, description="Writer/media service: where to write its readiness state (JSON) for probes.")
+    metrics_port: NonNegativeInt = Field(
+        default=0, description="Writer/media service: HTTP port of /metrics, /health/ready, /health/live (0: off).")
+    liveness_batch_timeout_s: PositiveFloat = Field(
+        default=600.0, description="A batch in flight for longer than this makes /health/live fail (stuck).")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Service logs: text lines, or one JSON object per line.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Service log level (DEBUG adds one line per processed event).")
+    kafka_group_instance_id: str | None = Field(
+        default=None, description="Static group membership: a stable id per replica (unique within the group).")
 
     media_download_kinds: frozenset[MediaKind] = frozenset({"photo"})
     export_timezone: str = Field(

@@ -23,6 +23,7 @@ from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
 from tgpipe.broker import consumer_options, keep_raw
 from tgpipe.consume import BatchGate, consume_batch
+from tgpipe.metrics import DB_TRANSACTION, observe_media
 from tgpipe.settings import Settings
 
 ProcessedHook = Callable[[list[MessageCommitted]], None]
@@ -52,7 +53,9 @@ def register_media(
         rows = await asyncio.to_thread(fetch_rows, todo, store, settings.media_download_kinds)
         rows += await telegram_photos.rows(todo)
         async with pool().acquire() as conn:
-            await upsert_media(conn, rows)
+            with DB_TRANSACTION.labels("media").time():
+                await upsert_media(conn, rows)
+        observe_media(rows)
         if on_processed:
             on_processed(events)
 

@@ -19,6 +19,7 @@ from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageU
 from services.writer.persist import write_batch
 from tgpipe.broker import consumer_options, keep_raw
 from tgpipe.consume import BatchGate, consume_batch
+from tgpipe.metrics import DB_TRANSACTION
 from tgpipe.settings import Settings
 
 SOURCE = "tgpipe-writer"
@@ -65,7 +66,8 @@ def register_writer(
 
     async def process(events: list[MessageUpserted | MessageDeleted]) -> None:
         async with pool().acquire() as conn:
-            written = await write_batch(conn, events)
+            with DB_TRANSACTION.labels("writer").time():
+                written = await write_batch(conn, events)
         committed = committed_events(written)
         await publish_all(broker, settings.topic_committed, committed)
         if on_committed:
