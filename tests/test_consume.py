@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from schemas import CommittedPayload, MessageCommitted, encode_event
 from tests.factories import message_event
 from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.dlq import read_dead_letters
 
 
 async def _read_dead_letters(settings, count: int) -> list:
@@ -58,3 +59,42 @@ async def test_poison_records_are_dead_lettered_and_good_ones_persisted(settings
         assert headers["tgpipe-source-topic"] == settings.topic_messages
         assert int(headers["tgpipe-source-offset"]) == values.index(record.value)
         assert headers["tgpipe-error-message"]
+
+
+async def test_contract_E6_setup_fault_is_retried_not_dead_lettered(settings, db):
+    # 42P01 undefined table is permanent for PostgreSQL but not the records' fault: dead-lettering
+    # would drain a healthy topic. The batch must wait, then land once the table is back.
+    async with db.acquire() as conn:
+        await conn.execute("ALTER TABLE messages RENAME TO messages_away")
+    tracker = ProgressTracker()
+    async with running_services(settings, tracker, media=False) as collector:
+        for i in (1, 2):
+            await collector.publish(encode_event(message_event(42, i, text=f"m{i}")),
+                                    topic=settings.topic_messages, key=b"42")
+        await asyncio.sleep(3)  # several retries with backoff
+        assert tracker.committed == set()
+        async with db.acquire() as conn:
+            await conn.execute("ALTER TABLE messages_away RENAME TO messages")
+        await tracker.wait_until(lambda: len(tracker.committed) == 2, stall_timeout=60)
+    assert await read_dead_letters(settings, idle_s=1.0) == []
+    async with db.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 2
+
+
+async def test_contract_E6_failure_after_commit_redelivers_and_dead_letters_nothing(settings, db):
+    class FailsOnce(ProgressTracker):
+        calls = 0
+
+        def on_committed(self, events):
+            self.calls += 1
+            if self.calls <= 2:  # once for the batch, once more: a split would dead-letter a committed record
+                raise RuntimeError("hook failed after the commit")
+            super().on_committed(events)
+
+    tracker = FailsOnce()
+    async with running_services(settings, tracker, media=False) as collector:
+        for i in (1, 2):
+            await collector.publish(encode_event(message_event(42, i)), topic=settings.topic_messages, key=b"42")
+        await tracker.wait_until(lambda: len(tracker.committed) == 2, stall_timeout=60)
+    assert tracker.calls >= 3
+    assert await read_dead_letters(settings, idle_s=1.0) == []

@@ -78,6 +78,8 @@ def consumer_options(settings: Settings) -> dict[str, object]:
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_partition_fetch_bytes": MAX_RECORD_BYTES,
+        # A batch may retry for transient_retry_timeout_s; the member must not be evicted meanwhile.
+        "max_poll_interval_ms": int((settings.transient_retry_timeout_s + 60) * 1000),
     }
     if settings.kafka_group_instance_id:  # static membership: only when set (replicas need distinct ids)
         options["group_instance_id"] = settings.kafka_group_instance_id

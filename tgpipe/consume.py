@@ -4,13 +4,14 @@ For one polled batch of records it:
 
 1. decodes every record; one that cannot be decoded, or is not the event type the topic
    carries, goes to the dead-letter topic with its reason (the partition keeps moving);
-2. hands the decoded events to the service's ``process`` coroutine, retrying transient errors
-   (:func:`tgpipe.errors.is_transient`) with capped exponential backoff;
-3. when ``process`` fails permanently on a batch of several events, splits it and processes
-   each event alone, so only the bad one is dead-lettered;
+2. hands the decoded events to the service's ``process`` coroutine, retrying with capped
+   exponential backoff every error that is not the record's fault (transient errors and faults
+   of the service's own setup, :func:`tgpipe.errors.is_record_error`);
+3. when ``process`` fails with a record error on a batch of several events, splits it and
+   processes each event alone, so only the bad one is dead-lettered;
 4. commits the consumer offsets only after all of that succeeded (``AckPolicy.MANUAL``).
 
-If transient retries run out, the batch is negatively acknowledged (the consumer seeks back to
+If retries run out, the batch is negatively acknowledged (the consumer seeks back to
 its first offsets) and nothing is committed, so it is redelivered.
 
 A :class:`BatchGate` (the subscriber's rebalance listener) holds a rebalance of the group until
@@ -31,7 +32,7 @@ from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
-from tgpipe.errors import EventError, EventSchemaError, is_transient
+from tgpipe.errors import EventError, EventSchemaError, is_record_error
 from tgpipe.logs import event_fields, record_fields
 from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
 from tgpipe.settings import Settings
@@ -138,11 +139,11 @@ async def consume_batch(
         Exception: the last transient error once retries are exhausted (after seeking back).
     """
     records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-    good, bad = _decode(records, expected)
     topic = records[0].topic if records else ""
-    BATCH_RECORDS.labels(topic).observe(len(records))
     with gate.batch() if gate else contextlib.nullcontext(), PROGRESS.batch(topic):
-        try:
+        try:  # nothing may raise outside this: the next batch's ack would commit past this one
+            good, bad = _decode(records, expected)
+            BATCH_RECORDS.labels(topic).observe(len(records))
             for record, error in bad:
                 await _retrying(settings, dead_letter, broker, settings, record, error)
             if good:
@@ -161,7 +162,7 @@ async def _process_or_split(broker, settings, good, process) -> None:
     try:
         await _retrying(settings, process, [event for _, event in good])
     except Exception as exc:
-        if is_transient(exc):
+        if not is_record_error(exc):
             raise
         if len(good) == 1:
             await _retrying(settings, dead_letter, broker, settings, good[0][0], exc)
@@ -174,7 +175,7 @@ async def _process_or_split(broker, settings, good, process) -> None:
 
 async def _retrying(settings: Settings, fn, *args) -> None:
     async for attempt in stamina.retry_context(
-        on=is_transient,
+        on=lambda exc: not is_record_error(exc),
         attempts=None,
         timeout=settings.transient_retry_timeout_s,
         wait_initial=0.1,
@@ -182,6 +183,6 @@ async def _retrying(settings: Settings, fn, *args) -> None:
     ):
         with attempt:
             if attempt.num > 1:
-                log.warning("retrying %s (attempt %d) after a transient error",
+                log.warning("retrying %s (attempt %d) after an error that is not the record's",
                             getattr(fn, "__name__", fn), attempt.num)
             await fn(*args)

@@ -62,6 +62,14 @@ class MediaReadError(TgpipeError):
     """
 
 
+class AfterCommitError(TgpipeError):
+    """Work after a committed database transaction failed (publishing committed events, a hook).
+
+    The records are written; their batch must be retried or redelivered whole, never split or
+    dead-lettered (:func:`is_record_error` is false for it).
+    """
+
+
 class EventError(TgpipeError):
     """A record on a topic that no retry can apply; it belongs on the dead-letter topic."""
 
@@ -98,8 +106,34 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", None) or ""
         return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
-    if isinstance(exc, asyncpg.InterfaceError):  # a closed connection, a closing pool
-        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # asyncpg's client-side DataError (an argument it cannot encode) is an InterfaceError and
+        # a ValueError; other InterfaceErrors are a closed connection or a closing pool.
+        return not isinstance(exc, ValueError)
     if isinstance(exc, kafka_errors.KafkaError):
         return bool(getattr(exc, "retriable", False)) or isinstance(exc, kafka_errors.KafkaTimeoutError)
     return isinstance(exc, OSError | asyncio.TimeoutError | TimeoutError)
+
+
+# SQLSTATE classes one record's content can cause: 22 data exception (NUL in text, value out of
+# range), 23 integrity constraint violation, 54 program limit exceeded (a row too large).
+_RECORD_SQLSTATE_CLASSES = ("22", "23", "54")
+
+
+def is_record_error(exc: BaseException) -> bool:
+    """Tell whether ``exc`` was caused by one record's content, so that record belongs on the dead-letter topic.
+
+    Record errors: :class:`EventError`; PostgreSQL errors of SQLSTATE class 22, 23 or 54; asyncpg's
+    client-side ``DataError``; and any exception that is not a driver, broker, I/O or tgpipe error
+    (a record that trips a bug in mapping code). Everything else (transient errors, and faults of
+    the service's own setup such as 42P01 undefined table, 42501 insufficient privilege, 25006
+    read-only transaction, Kafka authorization errors, :class:`AfterCommitError`) is retried and
+    then redelivered, never dead-lettered: dead-lettering them would drain a healthy topic.
+    """
+    if isinstance(exc, EventError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return (getattr(exc, "sqlstate", None) or "")[:2] in _RECORD_SQLSTATE_CLASSES
+    if isinstance(exc, asyncpg.InterfaceError):
+        return isinstance(exc, ValueError)  # client-side DataError
+    return not isinstance(exc, TgpipeError | kafka_errors.KafkaError | OSError | asyncio.TimeoutError | TimeoutError)

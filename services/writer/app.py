@@ -19,6 +19,7 @@ from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageU
 from services.writer.persist import write_batch
 from tgpipe.broker import consumer_options, keep_raw
 from tgpipe.consume import BatchGate, consume_batch
+from tgpipe.errors import AfterCommitError
 from tgpipe.metrics import DB_TRANSACTION
 from tgpipe.settings import Settings
 
@@ -69,9 +70,12 @@ def register_writer(
             with DB_TRANSACTION.labels("writer").time():
                 written = await write_batch(conn, events)
         committed = committed_events(written)
-        await publish_all(broker, settings.topic_committed, committed)
-        if on_committed:
-            on_committed(committed)
+        try:
+            await publish_all(broker, settings.topic_committed, committed)
+            if on_committed:
+                on_committed(committed)
+        except Exception as exc:  # the rows are committed: never split or dead-letter this batch
+            raise AfterCommitError(f"after the commit: {type(exc).__name__}: {exc}") from exc
 
     gate = BatchGate()  # a rebalance waits for the batch in flight
 

@@ -188,7 +188,7 @@ def _sender_names(events: Sequence[MessageUpserted]) -> dict[tuple[str, int], tu
         name, date = best.setdefault((sender.peer_type, sender.peer_id), (None, None))
         if sender.name is not None and (name is None or (message.date, sender.name) > (date, name)):
             best[sender.peer_type, sender.peer_id] = (sender.name, message.date)
-    return best
+    return dict(sorted(best.items()))  # key order: two writers lock shared senders alike (no deadlock)
 
 
 def _columns(rows) -> list[list[object]]:
