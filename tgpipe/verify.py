@@ -114,6 +114,11 @@ async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None)
     return IntegrityReport(checks=checks, export=rows)
 
 
+def _quote(identifier: str) -> str:
+    """A catalog name as a quoted SQL identifier (embedded double quotes doubled)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = False) -> dict[str, dict[str, object]]:
     """Canonical sha256 per table (rows in primary-key order, volatile columns left out).
 
@@ -125,19 +130,19 @@ async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = Fal
         ``{"<table>": {"rows": int, "sha256": hex, "excluded": [column, …]}, …, "all": {"sha256": hex}}``
         for every table, in name order; equal digests mean equal archived state.
     """
-    await conn.execute("SET TimeZone = 'UTC'")
     result: dict[str, dict[str, object]] = {}
     overall = hashlib.sha256()
     for table in await conn.fetch(_TABLES):
         name = table["name"]
         excluded = [] if include_volatile else [c for c in table["columns"] if c in VOLATILE_COLUMNS.get(name, ())]
-        kept = [f'"{c}"' for c in table["columns"] if c not in excluded]
-        order = [f'"{c}"' for c in table["pk"]] or kept
+        kept = [_quote(c) for c in table["columns"] if c not in excluded]
+        order = [_quote(c) for c in table["pk"]] or kept
         digest = hashlib.sha256()
         count = 0
         async with conn.transaction():
+            await conn.execute("SET LOCAL TimeZone = 'UTC'")  # timestamps render alike; the pool's setting is untouched
             async for row in conn.cursor(
-                f'SELECT json_build_array({", ".join(kept)})::text FROM "{name}" ORDER BY {", ".join(order)}'
+                f'SELECT json_build_array({", ".join(kept)})::text FROM {_quote(name)} ORDER BY {", ".join(order)}'
             ):
                 digest.update(row[0].encode() + b"\n")
                 count += 1

@@ -11,7 +11,7 @@ import asyncpg
 @dataclass(frozen=True, slots=True)
 class MediaRow:
     """One row of ``media``; ``status`` is stored, missing, not_included, outside_export_root, skipped,
-    not_image or failed."""
+    not_image, no_telegram_client or failed."""
 
     channel_id: int
     message_id: int

@@ -2,7 +2,8 @@
 
 Files live at ``ROOT/ab/cd/<sha256>`` (first two byte pairs of the hex digest as folders).
 Writes are atomic: bytes go to a temporary file in the same folder, are fsynced, then renamed
-into place, so a reader never sees a partial file; identical bytes are stored once.
+into place and the folder fsynced, so a reader never sees a partial file and a stored file
+survives a crash; identical bytes are stored once.
 """
 
 from __future__ import annotations
@@ -46,4 +47,13 @@ class ContentStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _fsync_dir(target.parent)  # the rename itself survives a power loss before a 'stored' row says so
         return digest
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
