@@ -32,7 +32,7 @@ from aiokafka import ConsumerRebalanceListener, ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
-from tgpipe.errors import EventError, EventSchemaError, is_record_error
+from tgpipe.errors import EventError, EventSchemaError, is_record_error, is_transient
 from tgpipe.logs import event_fields, record_fields
 from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
 from tgpipe.settings import Settings
@@ -174,8 +174,14 @@ async def _process_or_split(broker, settings, good, process) -> None:
 
 
 async def _retrying(settings: Settings, fn, *args) -> None:
+    last: list[BaseException] = []
+
+    def retryable(exc: BaseException) -> bool:
+        last[:] = [exc]
+        return not is_record_error(exc)
+
     async for attempt in stamina.retry_context(
-        on=lambda exc: not is_record_error(exc),
+        on=retryable,
         attempts=None,
         timeout=settings.transient_retry_timeout_s,
         wait_initial=0.1,
@@ -183,6 +189,7 @@ async def _retrying(settings: Settings, fn, *args) -> None:
     ):
         with attempt:
             if attempt.num > 1:
-                log.warning("retrying %s (attempt %d) after an error that is not the record's",
-                            getattr(fn, "__name__", fn), attempt.num)
+                reason = ("a transient error" if is_transient(last[0])
+                          else f"{type(last[0]).__name__} (a fault of the service's setup, not the record's)")
+                log.warning("retrying %s (attempt %d) after %s", getattr(fn, "__name__", fn), attempt.num, reason)
             await fn(*args)
