@@ -78,7 +78,8 @@ async def test_contract_E5_natural_constraint_and_data_errors_are_permanent(db):
             await _raise(conn, "INSERT INTO channels (channel_id, type) VALUES (1, 'channel')"),
             await _raise(conn, "INSERT INTO messages (channel_id, message_id, kind, date, raw, source_event_id)"
                                " VALUES (999, 1, 'message', now(), '{}', gen_random_uuid())"),
-            await _raise(conn, "INSERT INTO channels (channel_id, type, title) VALUES (2, 'channel', $1)", "a\x00b"),
+            await _raise(conn, "INSERT INTO channels (channel_id, type, title) VALUES (2, 'channel', $1)",
+                         "a\x00b"),
             # Client-side: asyncpg refuses an argument it cannot encode before sending it (an id
             # beyond bigint, a lone surrogate), as the server's class-22 DataError.
             await _raise(conn, "SELECT $1::bigint", 2**63),

@@ -48,7 +48,8 @@ class Readiness:
             return
         self.state, self.detail = state, detail
         if self.path is not None:
-            record = {"state": state, "detail": detail, "pid": os.getpid(), "since": datetime.now(UTC).isoformat()}
+            record = {"state": state, "detail": detail, "pid": os.getpid(),
+                      "since": datetime.now(UTC).isoformat()}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             tmp.write_text(json.dumps(record) + "\n")
@@ -71,7 +72,8 @@ async def wait_for(what: str, step: Callable[[], Awaitable[T]], readiness: Readi
             if not is_transient(exc):
                 raise
             reason = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
-            log.warning("waiting for %s (%s); attempt %d failed, next in %.1f s", what, reason, attempt, delay)
+            log.warning("waiting for %s (%s); attempt %d failed, next in %.1f s",
+                        what, reason, attempt, delay)
             readiness.set("waiting", f"{what}: {reason}")
         await asyncio.sleep(delay)
         delay, attempt = min(delay * 2, max_s), attempt + 1

@@ -16,12 +16,14 @@ from schemas import MessageCommitted
 
 _STORED = """
 SELECT m.channel_id, m.message_id, m.kind
-FROM media m JOIN unnest($1::bigint[], $2::bigint[]) AS u (channel_id, message_id) USING (channel_id, message_id)
+FROM media m
+JOIN unnest($1::bigint[], $2::bigint[]) AS u (channel_id, message_id) USING (channel_id, message_id)
 WHERE m.status = 'stored'
 """
 
 
-async def pending_events(conn: asyncpg.Connection, events: Sequence[MessageCommitted]) -> list[MessageCommitted]:
+async def pending_events(conn: asyncpg.Connection,
+                         events: Sequence[MessageCommitted]) -> list[MessageCommitted]:
     """``events`` reduced to the work left: the last event of each message (offset order), its
     references whose media item is already ``stored`` left out; events left with none are dropped.
 
@@ -35,5 +37,6 @@ async def pending_events(conn: asyncpg.Connection, events: Sequence[MessageCommi
     for (channel_id, message_id), event in last.items():
         refs = [ref for ref in event.payload.media if (channel_id, message_id, ref.kind) not in stored]
         if refs:
-            pending.append(event.model_copy(update={"payload": event.payload.model_copy(update={"media": refs})}))
+            payload = event.payload.model_copy(update={"media": refs})
+            pending.append(event.model_copy(update={"payload": payload}))
     return pending

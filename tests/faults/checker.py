@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -37,6 +38,20 @@ from tgpipe.settings import Settings
 Key = tuple[int, int]
 RecordId = tuple[str, int]  # (source, seq) as stamped by the collector
 SENTINEL_HEADER = "checker-sentinel"
+
+
+@contextlib.asynccontextmanager
+async def _reader(settings: Settings, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of every partition of ``topic`` from its beginning (its own assignment, no group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+    consumer.assign(partitions)
+    await consumer.start()
+    try:
+        await consumer.seek_to_beginning(*partitions)
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def drain(settings: Settings, topic: str, timeout: float = 30.0) -> list[ConsumerRecord]:
@@ -54,25 +69,17 @@ async def drain(settings: Settings, topic: str, timeout: float = 30.0) -> list[C
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-    consumer.assign(partitions)
-    await consumer.start()
     records: list[ConsumerRecord] = []
-    try:
-        await consumer.seek_to_beginning(*partitions)
-        pending = set(partitions)
-        async with asyncio.timeout(timeout):
-            while pending:
-                for tp, batch in (await consumer.getmany(*pending, timeout_ms=200)).items():
-                    for record in batch:
-                        if (SENTINEL_HEADER, token) in record.headers:
-                            pending.discard(tp)
-                            break
-                        if not any(name == SENTINEL_HEADER for name, _ in record.headers):
-                            records.append(record)
-    finally:
-        await consumer.stop()
+    async with _reader(settings, topic) as consumer, asyncio.timeout(timeout):
+        pending = set(consumer.assignment())
+        while pending:
+            for tp, batch in (await consumer.getmany(*pending, timeout_ms=200)).items():
+                for record in batch:
+                    if (SENTINEL_HEADER, token) in record.headers:
+                        pending.discard(tp)
+                        break
+                    if not any(name == SENTINEL_HEADER for name, _ in record.headers):
+                        records.append(record)
     return records
 
 
@@ -80,21 +87,13 @@ async def peek(settings: Settings, topic: str, idle_polls: int = 3) -> list[Cons
     """The records of ``topic`` as far as a reader from the beginning gets before ``idle_polls``
     polls in a row bring nothing. Leaves the topic unchanged; exact only while nobody produces
     to it (e.g. between a writer's death and its replacement)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
-    partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-    consumer.assign(partitions)
-    await consumer.start()
     records: list[ConsumerRecord] = []
-    try:
-        await consumer.seek_to_beginning(*partitions)
+    async with _reader(settings, topic) as consumer, asyncio.timeout(30):
         idle = 0
-        async with asyncio.timeout(30):
-            while idle < idle_polls:
-                batches = await consumer.getmany(timeout_ms=300)
-                idle = 0 if batches else idle + 1
-                records.extend(r for batch in batches.values() for r in batch)
-    finally:
-        await consumer.stop()
+        while idle < idle_polls:
+            batches = await consumer.getmany(timeout_ms=300)
+            idle = 0 if batches else idle + 1
+            records.extend(r for batch in batches.values() for r in batch)
     return records
 
 
@@ -117,21 +116,16 @@ class Report:
                  expect_dead: set[RecordId] | frozenset = frozenset(), foreign_dead_letters: int = 0) -> list[str]:
         """Every violation, as text; ``expect_dead`` names the published records that must be
         dead-lettered, ``foreign_dead_letters`` how many other records (poison) must be."""
-        found = []
-        if self.lost:
-            found.append(f"lost (neither persisted nor dead-lettered): {sorted(self.lost)}")
-        if self.unexpected_rows:
-            found.append(f"rows no published record explains: {sorted(self.unexpected_rows)}")
-        if self.committed_missing:
-            found.append(f"persisted without a committed event: {sorted(self.committed_missing)}")
-        if self.committed_duplicates and not allow_committed_duplicates:
-            found.append(f"committed events duplicated: {self.committed_duplicates}")
-        if self.committed_unexpected:
-            found.append(f"committed events no published record explains: {self.committed_unexpected}")
-        if self.media_missing:
-            found.append(f"media references without a media row: {sorted(self.media_missing)}")
-        if self.media_orphans:
-            found.append(f"media rows without their message: {sorted(self.media_orphans)}")
+        checks = [
+            ("lost (neither persisted nor dead-lettered)", sorted(self.lost)),
+            ("rows no published record explains", sorted(self.unexpected_rows)),
+            ("persisted without a committed event", sorted(self.committed_missing)),
+            ("committed events duplicated", {} if allow_committed_duplicates else self.committed_duplicates),
+            ("committed events no published record explains", self.committed_unexpected),
+            ("media references without a media row", sorted(self.media_missing)),
+            ("media rows without their message", sorted(self.media_orphans)),
+        ]
+        found = [f"{label}: {value}" for label, value in checks if value]
         if set(self.dead_lettered) != set(expect_dead):
             found.append(f"dead-lettered {sorted(self.dead_lettered)}, expected {sorted(expect_dead)}")
         foreign = len(self.dead_letters) - len(self.dead_lettered)

@@ -178,7 +178,8 @@ class TcpProxy:
             return
         ends = (writer.transport, up_writer.transport)
         self._transports.update(ends)
-        pipes = [asyncio.create_task(self._pipe(reader, up_writer)), asyncio.create_task(self._pipe(up_reader, writer))]
+        pipes = [asyncio.create_task(self._pipe(reader, up_writer)),
+                 asyncio.create_task(self._pipe(up_reader, writer))]
         self._pipes.update(pipes)
         await asyncio.gather(*pipes, return_exceptions=True)
         self._pipes.difference_update(pipes)
@@ -199,11 +200,17 @@ async def committed_offsets(settings: Settings, group: str, topic: str) -> dict[
     """``{partition: committed offset}`` of ``group`` on ``topic``, read without joining the group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,
                                 enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(settings.topic_partitions)}
-    finally:
-        await consumer.stop()
+    async with asyncio.timeout(30):
+        await consumer.start()
+        try:
+            return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(settings.topic_partitions)}
+        finally:
+            await consumer.stop()
+
+
+async def committed_count(settings: Settings, group: str, topic: str) -> int:
+    """How many records of ``topic`` ``group`` has committed (the tests' topics start at offset 0)."""
+    return sum(offset or 0 for offset in (await committed_offsets(settings, group, topic)).values())
 
 
 async def eventually(predicate: Callable[[], Awaitable[bool] | bool], timeout: float, what: str,
@@ -263,7 +270,7 @@ async def run_until(settings: Settings, db: asyncpg.Pool, keys: set[Key], *, med
         async with db.acquire() as conn:
             return await conn.fetchval(_DONE, *columns, media) == len(keys)
 
-    async with running_services(settings, ProgressTracker(), media=media):
+    async with asyncio.timeout(timeout + 30), running_services(settings, ProgressTracker(), media=media):
         await eventually(done, timeout, f"{len(keys)} messages through the pipeline")
 
 

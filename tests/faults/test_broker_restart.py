@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import uuid
 
 import pytest
 
-from tests.conftest import _testcontainers
+from tests.conftest import KafkaEndpoint, _testcontainers, topic_settings
 from tests.faults.checker import Checker
 from tests.faults.harness import collector, eventually, persisted, publish, text_payloads
 from tgpipe.archive import ProgressTracker, running_services
-from tgpipe.broker import ensure_topics
-from tgpipe.settings import Settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.docker]
 
@@ -31,22 +28,17 @@ def _free_port() -> int:
 
 async def test_contract_S2_broker_restart_apache_kafka(database_url, db, tmp_path):
     # A fixed host port: the broker advertises it, and a restart must come back on the same one.
-    port = _free_port()
-    container = _testcontainers("kafka").KafkaContainer("confluentinc/cp-kafka:7.6.0").with_bind_ports(9093, port)
-    with container:
-        tag = uuid.uuid4().hex[:8]
-        settings = Settings(database_url=database_url, kafka_bootstrap_servers=container.get_bootstrap_server(),
-                            home=tmp_path, topic_messages=f"r{tag}.messages", topic_committed=f"r{tag}.committed",
-                            topic_dead_letter=f"r{tag}.dead-letter", writer_group=f"w-{tag}", media_group=f"m-{tag}",
-                            topic_partitions=3, writer_batch_max_records=10)
-        await ensure_topics(settings)
-        checker, payloads = Checker(), text_payloads(200, channels=12)
-        async with running_services(settings, ProgressTracker()), collector(settings) as broker:
-            await publish(settings, checker, payloads[:100], source="before", broker=broker)
-            await eventually(persisted(db, 100), 120, "the first half persisted")
-            await asyncio.to_thread(container.get_wrapped_container().restart, timeout=30)
-            # The producer and both consumers reconnect by themselves; nothing is restarted.
-            await publish(settings, checker, payloads[100:], source="after", broker=broker)
-            await eventually(persisted(db, 200), 180, "everything persisted after the restart")
-        report = await checker.check(settings, db)
+    kafka = _testcontainers("kafka").KafkaContainer("confluentinc/cp-kafka:7.6.0")
+    with kafka.with_bind_ports(9093, _free_port()) as container:
+        endpoint = KafkaEndpoint(container.get_bootstrap_server(), is_tansu=False)
+        async with topic_settings(database_url, endpoint, tmp_path) as settings:
+            checker, payloads = Checker(), text_payloads(200, channels=12)
+            async with running_services(settings, ProgressTracker()), collector(settings) as broker:
+                await publish(settings, checker, payloads[:100], source="before", broker=broker)
+                await eventually(persisted(db, 100), 120, "the first half persisted")
+                await asyncio.to_thread(container.get_wrapped_container().restart, timeout=30)
+                # The producer and both consumers reconnect by themselves; nothing is restarted.
+                await publish(settings, checker, payloads[100:], source="after", broker=broker)
+                await eventually(persisted(db, 200), 180, "everything persisted after the restart")
+            report = await checker.check(settings, db)
     assert report.problems(allow_committed_duplicates=True) == []  # a restart may redeliver, never lose

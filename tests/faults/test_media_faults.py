@@ -17,7 +17,7 @@ from schemas import CommittedPayload, MediaRef, MessageCommitted, encode_event
 from services.media import fetch
 from tests.factories import message_event
 from tests.faults.checker import peek
-from tests.faults.harness import collector, committed_offsets, eventually, keys_of, publish, run_until
+from tests.faults.harness import collector, committed_count, eventually, keys_of, publish, run_until
 from tgpipe.archive import ProgressTracker, running_services
 
 pytestmark = pytest.mark.faults
@@ -73,8 +73,7 @@ async def test_contract_M2_repeated_committed_events_fetch_each_item_once(
         await _until_processed(tracker, 6)
 
         async def all_consumed() -> bool:
-            offsets = await committed_offsets(settings, settings.media_group, settings.topic_committed)
-            return sum(o or 0 for o in offsets.values()) == 18
+            return await committed_count(settings, settings.media_group, settings.topic_committed) == 18
 
         await eventually(all_consumed, 30, "all 18 committed events consumed")
 

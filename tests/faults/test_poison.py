@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 
 import pytest
@@ -20,7 +21,8 @@ DATABASE_REFUSED = {"CharacterNotInRepertoireError", "UntranslatableCharacterErr
 
 
 def _good(message_id: int, **kwargs) -> MessageUpserted:
-    return MessageUpserted(source="poison-test", seq=message_id, payload=message_event(42, message_id, **kwargs).payload)
+    payload = message_event(42, message_id, **kwargs).payload
+    return MessageUpserted(source="poison-test", seq=message_id, payload=payload)
 
 
 def _nul_in_raw_only(message_id: int) -> MessageUpserted:
@@ -64,7 +66,7 @@ async def test_contract_E3_poison_records_of_each_kind_dead_lettered_with_header
         (_json_with(_good(92), ["type"], "message.exploded"), {"EventSchemaError"}),    # unknown type
         (encode_event(committed), {"EventSchemaError"}),                                # wrong topic
         (_json_with(_good(93), ["payload", "message", "date"], ...), {"EventSchemaError"}),  # fails its schema
-        (_good(94, text="NUL \x00 in text"), DATABASE_REFUSED),                        # valid, refused by PostgreSQL
+        (_good(94, text="NUL \x00 in text"), DATABASE_REFUSED),  # valid, but PostgreSQL refuses it
         (_nul_in_raw_only(95), DATABASE_REFUSED),
     ]
     good = [_good(i, text=f"good {i}") for i in range(1, 6)]
@@ -101,5 +103,5 @@ async def test_contract_E4_database_poison_is_split_out_of_its_batch(fault_setti
 
     report = await checker.check(settings, db)
     assert report.problems(expect_dead={("poison-test", 7)}) == []  # its 9 batch-mates persisted
-    splits = [r.getMessage() for r in caplog.records if "failed permanently" in r.getMessage()]
-    assert len(splits) == 1 and splits[0].startswith("batch of 10 failed permanently")
+    splits = [m for r in caplog.records if (m := re.match(r"batch of (\d+) failed permanently", r.getMessage()))]
+    assert len(splits) == 1 and int(splits[0][1]) > 1  # split once, out of a batch with good records

@@ -27,7 +27,8 @@ async def test_contract_S1_service_waits_for_the_broker_then_works(fault_setting
         async with service_process(settings, tmp_path / "writer.log") as writer:
             waiting = f"waiting for Kafka at 127.0.0.1:{proxy.port} (KafkaConnectionError"
             await eventually(lambda: writer.log().count(waiting) >= 2, 30, "two attempts logged")
-            assert state()["state"] == "waiting" and state()["detail"].startswith(f"Kafka at 127.0.0.1:{proxy.port}")
+            assert state()["state"] == "waiting"
+            assert state()["detail"].startswith(f"Kafka at 127.0.0.1:{proxy.port}")
 
             await proxy.open()  # the broker is reachable now
             await eventually(lambda: state().get("state") == "ready", 30, "the writer ready")

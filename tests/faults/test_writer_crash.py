@@ -19,7 +19,7 @@ from tests.faults.harness import (
     SQL_EXECUTE,
     UPSERT_MESSAGES,
     Fault,
-    committed_offsets,
+    committed_count,
     keys_of,
     publish,
     run_until,
@@ -29,37 +29,47 @@ from tests.faults.harness import (
 pytestmark = pytest.mark.faults
 
 
-async def _killed_writer(settings, tmp_path, fault: Fault) -> str:
-    """Run ``tgpipe writer`` with ``fault`` until the fault kills it; return its output."""
+async def _kill_writer(settings, db, tmp_path, checker, payloads, fault: Fault) -> tuple[set, set]:
+    """Publish ``payloads`` and run ``tgpipe writer`` until ``fault`` kills it; return the messages
+    then in the database and those with a committed event on the topic."""
+    await publish(settings, checker, payloads, source=fault.target)
     async with service_process(settings, tmp_path / "writer.log", fault=fault) as writer:
         assert await writer.wait(timeout=60) == -9, writer.log()
-        log = writer.log()
-    assert f"fault: kill at call {fault.nth} of {fault.target}" in log
-    return log
+    assert f"fault: kill at call {fault.nth} of {fault.target}" in writer.log()
+    async with db.acquire() as conn:
+        persisted = {tuple(r) for r in await conn.fetch("SELECT channel_id, message_id FROM messages")}
+    committed = {(e.payload.channel_id, e.payload.message_id)
+                 for e in map(Checker.decode_committed, await peek(settings, settings.topic_committed))}
+    return persisted, committed
 
 
-async def _committed_keys(settings) -> set[tuple[int, int]]:
-    return {(e.payload.channel_id, e.payload.message_id)
-            for e in map(Checker.decode_committed, await peek(settings, settings.topic_committed))}
+async def _sigterm_at(settings, tmp_path, command: str, pause: Fault) -> None:
+    """Run ``tgpipe COMMAND`` until it pauses at ``pause`` (2 s) mid-batch, SIGTERM it there: it
+    must exit 0 within 6 s, the batch finished and no further batch started."""
+    async with service_process(settings, tmp_path / f"{command}.log", command=command, fault=pause) as service:
+        await service.wait_for_log(f"fault: pause at call {pause.nth} of {pause.target}", timeout=60)
+        signalled = time.monotonic()
+        service.signal(signal.SIGTERM)
+        assert await service.wait(timeout=25) == 0, service.log()
+        shutdown_s = time.monotonic() - signalled
+    assert shutdown_s < 6, f"shutdown took {shutdown_s:.1f} s:\n{service.log()}"
 
 
 async def test_contract_W1_killed_after_commit_before_offset_commit_reemits_events(
         fault_settings, db, tmp_path, checker, photo_payloads, media_reads):
     settings, payloads = fault_settings, photo_payloads(40)
-    await publish(settings, checker, payloads, source="w1")
-
-    await _killed_writer(settings, tmp_path, Fault(OFFSET_COMMIT, nth=2))
     # Killed after batch 2's transaction and its acknowledged committed events, before its offsets.
-    async with db.acquire() as conn:
-        persisted = {tuple(r) for r in await conn.fetch("SELECT channel_id, message_id FROM messages")}
-    assert len(persisted) == 20
-    assert await _committed_keys(settings) == persisted
+    persisted, committed = await _kill_writer(settings, db, tmp_path, checker, payloads,
+                                              Fault(OFFSET_COMMIT, nth=2))
+    first_batch = await committed_count(settings, settings.writer_group, settings.topic_messages)
+    assert 0 < first_batch < len(persisted) and committed == persisted
 
     await run_until(settings, db, keys_of(payloads))
     report = await checker.check(settings, db)
     assert report.problems(allow_committed_duplicates=True) == []
     # At-least-once events: exactly the killed batch was re-emitted, once more.
-    assert len(report.committed_duplicates) == 10 and set(report.committed_duplicates.values()) == {2}
+    assert len(report.committed_duplicates) == len(persisted) - first_batch
+    assert set(report.committed_duplicates.values()) == {2}
     # Effectively-once media: every photo read (and stored) once despite the re-emitted events.
     assert media_reads == {f"photos/{i}.jpg": 1 for i in range(1, 41)}
 
@@ -67,16 +77,12 @@ async def test_contract_W1_killed_after_commit_before_offset_commit_reemits_even
 async def test_contract_W2_killed_before_publishing_committed_events_redelivery_publishes_them(
         fault_settings, db, tmp_path, checker, photo_payloads, media_reads):
     settings, payloads = fault_settings, photo_payloads(40)
-    await publish(settings, checker, payloads, source="w2")
-
-    await _killed_writer(settings, tmp_path, Fault(PUBLISH_COMMITTED, nth=2))
-    async with db.acquire() as conn:
-        persisted = {tuple(r) for r in await conn.fetch("SELECT channel_id, message_id FROM messages")}
-    committed = await _committed_keys(settings)
-    # Batch 2 is in the database, but no committed event says so yet: media cannot see it.
-    assert len(persisted) == 20 and len(committed) == 10 and committed < persisted
-    offsets = await committed_offsets(settings, settings.writer_group, settings.topic_messages)
-    assert sum(o for o in offsets.values() if o is not None) == 10  # batch 1 only
+    persisted, committed = await _kill_writer(settings, db, tmp_path, checker, payloads,
+                                              Fault(PUBLISH_COMMITTED, nth=2))
+    # Batch 2 is in the database, but no committed event says so yet: media cannot see it; and
+    # only batch 1's offsets are committed.
+    assert committed and committed < persisted
+    assert await committed_count(settings, settings.writer_group, settings.topic_messages) == len(committed)
 
     await run_until(settings, db, keys_of(payloads))
     report = await checker.check(settings, db)
@@ -87,14 +93,12 @@ async def test_contract_W2_killed_before_publishing_committed_events_redelivery_
 async def test_contract_W3_failure_mid_transaction_rolls_back_then_completes(
         fault_settings, db, tmp_path, checker, photo_payloads):
     settings, payloads = fault_settings, photo_payloads(30)
-    await publish(settings, checker, payloads, source="w3")
-
     # Killed inside the first batch's transaction: channels and senders upserted, messages not yet.
-    await _killed_writer(settings, tmp_path, Fault(SQL_EXECUTE, nth=1, match=UPSERT_MESSAGES))
+    persisted, committed = await _kill_writer(settings, db, tmp_path, checker, payloads,
+                                              Fault(SQL_EXECUTE, nth=1, match=UPSERT_MESSAGES))
     async with db.acquire() as conn:
-        counts = [await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("channels", "senders", "messages")]
-    assert counts == [0, 0, 0]  # rolled back, parents included
-    assert await _committed_keys(settings) == set()
+        parents = [await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("channels", "senders")]
+    assert persisted == committed == set() and parents == [0, 0]  # rolled back, parents included
 
     await run_until(settings, db, keys_of(payloads))
     report = await checker.check(settings, db)
@@ -107,20 +111,13 @@ async def test_contract_W7_sigterm_mid_batch_finishes_the_batch_and_exits_in_bou
     await publish(settings, checker, payloads, source="w7")
 
     # SIGTERM arrives while batch 2 is inside its transaction (paused there for 2 s).
-    pause = Fault(SQL_EXECUTE, nth=2, match=UPSERT_MESSAGES, action="pause", seconds=2.0)
-    async with service_process(settings, tmp_path / "writer.log", fault=pause) as writer:
-        await writer.wait_for_log(f"fault: pause at call 2 of {SQL_EXECUTE}", timeout=60)
-        signalled = time.monotonic()
-        writer.signal(signal.SIGTERM)
-        assert await writer.wait(timeout=25) == 0, writer.log()
-        shutdown_s = time.monotonic() - signalled
-    # Bounded: the paused batch (2 s) is finished, no further batch is started.
-    assert shutdown_s < 6, f"shutdown took {shutdown_s:.1f} s:\n{writer.log()}"
-
+    await _sigterm_at(settings, tmp_path, "writer",
+                      Fault(SQL_EXECUTE, nth=2, match=UPSERT_MESSAGES, action="pause", seconds=2.0))
+    # Batch 2's offsets were committed before the exit, and no batch 3 was started.
     async with db.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM messages") == 20  # batches 1 and 2, nothing more
-    offsets = await committed_offsets(settings, settings.writer_group, settings.topic_messages)
-    assert sum(o for o in offsets.values() if o is not None) == 20  # batch 2's offsets committed before exit
+        written = await conn.fetchval("SELECT count(*) FROM messages")
+    assert written == await committed_count(settings, settings.writer_group, settings.topic_messages)
+    assert written < len(payloads)
 
     await run_until(settings, db, keys_of(payloads))
     report = await checker.check(settings, db)
@@ -134,16 +131,11 @@ async def test_contract_W7_sigterm_mid_batch_media_service_finishes_the_batch(
     await run_until(settings, db, keys_of(payloads), media=False)
 
     # SIGTERM while batch 2 holds no database connection (between its two database steps).
-    pause = Fault("services.media.app:pending_events", nth=2, action="pause", when="after", seconds=2.0)
-    async with service_process(settings, tmp_path / "media.log", command="media", fault=pause) as media:
-        await media.wait_for_log("fault: pause at call 2", timeout=60)
-        signalled = time.monotonic()
-        media.signal(signal.SIGTERM)
-        assert await media.wait(timeout=25) == 0, media.log()
-        shutdown_s = time.monotonic() - signalled
-    assert shutdown_s < 6, f"shutdown took {shutdown_s:.1f} s:\n{media.log()}"
+    await _sigterm_at(settings, tmp_path, "media",
+                      Fault("services.media.app:pending_events", nth=2, action="pause", when="after", seconds=2.0))
     async with db.acquire() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM media") == 20
+        stored = await conn.fetchval("SELECT count(*) FROM media")
+    assert 0 < stored == await committed_count(settings, settings.media_group, settings.topic_committed) < 40
 
     await run_until(settings, db, keys_of(payloads))
     report = await checker.check(settings, db)
