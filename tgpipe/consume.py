@@ -29,9 +29,11 @@ from typing import TypeVar
 
 import stamina
 from aiokafka import ConsumerRebalanceListener, ConsumerRecord
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
+from tgpipe.broker import consumer_options, keep_raw
 from tgpipe.errors import EventError, EventSchemaError, is_record_error, is_transient
 from tgpipe.logs import event_fields, record_fields
 from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
@@ -193,3 +195,38 @@ async def _retrying(settings: Settings, fn, *args) -> None:
                           else f"{type(last[0]).__name__} (a fault of the service's setup, not the record's)")
                 log.warning("retrying %s (attempt %d) after %s", getattr(fn, "__name__", fn), attempt.num, reason)
             await fn(*args)
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    settings: Settings,
+    *,
+    topic: str,
+    group: str,
+    expected: type | tuple[type, ...],
+    process: Callable[[list], Awaitable[None]],
+    name: str,
+) -> None:
+    """Subscribe ``process`` to ``topic`` in consumer group ``group`` through :func:`consume_batch`.
+
+    Batches of at most ``writer_batch_max_records`` records, manual offset commits, raw bytes
+    (``keep_raw``), and a :class:`BatchGate` holding rebalances while a batch is in flight.
+    ``name`` names the handler (FastStream's logs and the AsyncAPI document use it).
+    """
+    gate = BatchGate()  # a rebalance waits for the batch in flight
+
+    async def handler(msg: KafkaMessage) -> None:
+        await consume_batch(msg, broker, settings, expected, process, gate=gate)
+
+    handler.__name__ = handler.__qualname__ = name
+    broker.subscriber(
+        topic,
+        group_id=group,
+        batch=True,
+        max_records=settings.writer_batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        decoder=keep_raw,
+        listener=gate,
+        **consumer_options(settings),
+    )(handler)

@@ -11,8 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 import asyncpg
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
@@ -21,8 +20,7 @@ from services.media.pending import pending_events
 from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
-from tgpipe.broker import consumer_options, keep_raw
-from tgpipe.consume import BatchGate, consume_batch
+from tgpipe.consume import subscribe_batches
 from tgpipe.metrics import DB_TRANSACTION, observe_media
 from tgpipe.settings import Settings
 
@@ -59,18 +57,5 @@ def register_media(
         if on_processed:
             on_processed(events)
 
-    gate = BatchGate()  # a rebalance waits for the batch in flight
-
-    @broker.subscriber(
-        settings.topic_committed,
-        group_id=settings.media_group,
-        batch=True,
-        max_records=settings.writer_batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        ack_policy=AckPolicy.MANUAL,
-        decoder=keep_raw,
-        listener=gate,
-        **consumer_options(settings),
-    )
-    async def store_media(msg: KafkaMessage) -> None:
-        await consume_batch(msg, broker, settings, MessageCommitted, process, gate=gate)
+    subscribe_batches(broker, settings, topic=settings.topic_committed, group=settings.media_group,
+                      expected=MessageCommitted, process=process, name="store_media")

@@ -12,13 +12,11 @@ import asyncio
 from collections.abc import Callable
 
 import asyncpg
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 
 from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, encode_event
 from services.writer.persist import write_batch
-from tgpipe.broker import consumer_options, keep_raw
-from tgpipe.consume import BatchGate, consume_batch
+from tgpipe.consume import subscribe_batches
 from tgpipe.errors import AfterCommitError
 from tgpipe.metrics import DB_TRANSACTION
 from tgpipe.settings import Settings
@@ -77,18 +75,5 @@ def register_writer(
         except Exception as exc:  # the rows are committed: never split or dead-letter this batch
             raise AfterCommitError(f"after the commit: {type(exc).__name__}: {exc}") from exc
 
-    gate = BatchGate()  # a rebalance waits for the batch in flight
-
-    @broker.subscriber(
-        settings.topic_messages,
-        group_id=settings.writer_group,
-        batch=True,
-        max_records=settings.writer_batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        ack_policy=AckPolicy.MANUAL,
-        decoder=keep_raw,
-        listener=gate,
-        **consumer_options(settings),
-    )
-    async def write_messages(msg: KafkaMessage) -> None:
-        await consume_batch(msg, broker, settings, (MessageUpserted, MessageDeleted), process, gate=gate)
+    subscribe_batches(broker, settings, topic=settings.topic_messages, group=settings.writer_group,
+                      expected=(MessageUpserted, MessageDeleted), process=process, name="write_messages")
