@@ -46,9 +46,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
-from tgpipe.broker import ensure_topics
+from tgpipe.broker import delete_topics, ensure_topics
 from tgpipe.db import create_pool
 from tgpipe.embedded import TANSU_SETTINGS, EmbeddedPostgres, TansuBroker
 from tgpipe.migrations import upgrade
@@ -289,16 +288,6 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaEndpoint]:
             yield KafkaEndpoint(broker.bootstrap_servers, is_tansu=True, options=TANSU_SETTINGS)
 
 
-async def _delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="tgpipe-tests")
-    await admin.start()
-    try:
-        await admin.delete_topics(
-            [settings.topic_messages, settings.topic_committed, settings.topic_dead_letter])
-    finally:
-        await admin.close()
-
-
 @pytest.fixture
 async def settings(database_url: str, kafka: KafkaEndpoint, tmp_path: Path) -> AsyncIterator[Settings]:
     """Settings of this test: its database, its own topics (3 partitions, created now and deleted
@@ -330,7 +319,7 @@ async def topic_settings(database_url: str, kafka: KafkaEndpoint, home: Path, *,
     try:
         yield settings
     finally:
-        await _delete_topics(settings)  # Tansu keeps every topic in memory until it stops
+        await delete_topics(settings)  # Tansu keeps every topic in memory until it stops
 
 
 # --------------------------------------------------------------------------- data

@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import CommittedPayload, MessageCommitted, encode_event
 from tests.factories import message_event
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.dlq import read_dead_letters
 
 

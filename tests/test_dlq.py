@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from schemas import encode_event
 from tests.factories import message_event
 from tests.test_cli import _env
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.cli import app
 from tgpipe.dlq import describe_value, read_dead_letters, render_value
 

@@ -7,7 +7,8 @@ import asyncio
 from schemas import MediaRef
 from services.collector.publish import publish_payloads
 from tests.factories import message_event
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 
 
 async def test_media_first_and_slow_writer_never_orphans_a_photo(settings, db, tmp_path):

@@ -11,7 +11,8 @@ from schemas import MediaRef, DeletedPayload, MessageDeleted, encode_event
 from tests.factories import T0, message_event
 from tests.faults.harness import eventually
 from tests.test_cli import _env
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.cli import app
 from tgpipe.status import TANSU_NOTE
 

@@ -86,6 +86,10 @@ def consumer_options(settings: Settings) -> dict[str, object]:
     return options
 
 
+def _topics(settings: Settings) -> list[str]:
+    return [settings.topic_messages, settings.topic_committed, settings.topic_dead_letter]
+
+
 async def ensure_topics(settings: Settings) -> None:
     """Create tgpipe's topics with ``topic_partitions`` partitions when they do not exist yet.
 
@@ -97,15 +101,28 @@ async def ensure_topics(settings: Settings) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [settings.topic_messages, settings.topic_committed, settings.topic_dead_letter]
         new = [NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
                         topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})
-               for name in wanted if name not in existing]
+               for name in _topics(settings) if name not in existing]
         if new:
             try:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:  # another service created them first
                 pass
             log.info("created topics %s", [t.name for t in new])
+    finally:
+        await admin.close()
+
+
+async def delete_topics(settings: Settings) -> None:
+    """Delete tgpipe's three topics (messages, committed, dead-letter) and every record in them.
+
+    For tests and benchmarks that give each run its own topics: the embedded Tansu keeps every
+    record in memory until its topic is deleted.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=_bootstrap(settings), client_id="tgpipe-admin")
+    await admin.start()
+    try:
+        await admin.delete_topics(_topics(settings))
     finally:
         await admin.close()

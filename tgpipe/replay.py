@@ -46,7 +46,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faststream import BaseMiddleware
 
 from services.collector.telegram.client import TelegramClient
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.broker import ensure_topics
 from tgpipe.db import create_pool
 from tgpipe.errors import TgpipeError

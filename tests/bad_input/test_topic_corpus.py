@@ -15,7 +15,8 @@ import pytest
 
 from tests.bad_input.cases import TOPIC_CASES, TopicCase, good_value
 from tests.conftest import fresh_database, topic_settings
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.db import create_pool
 from tgpipe.dlq import DeadLetter, read_dead_letters
 

@@ -35,7 +35,8 @@ from tests.factories import message_event
 from services.collector.publish import publish_payloads
 from tests.faults.checker import Checker, Key
 from tests.test_cli import _env as settings_env
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.broker import make_broker
 from tgpipe.settings import Settings
 

@@ -25,7 +25,8 @@ from tests.faults.harness import (
     publish,
     text_payloads,
 )
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults
 

@@ -18,7 +18,8 @@ from services.media import fetch
 from tests.factories import message_event
 from tests.faults.checker import peek
 from tests.faults.harness import collector, committed_count, eventually, keys_of, publish, run_until
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults
 

@@ -19,7 +19,8 @@ from telethon.tl import types
 from services.collector.telegram.collector import TelegramCollector, TelegramDisconnected, find_gaps
 from services.collector.telegram.flood import FloodBudget
 from tests.collector.telegram.fake import T0, FakeTelegram, channel, photo, post, service
-from tgpipe.archive import ProgressTracker, running_services
+from tgpipe.archive import running_services
+from tgpipe.progress import ProgressTracker
 from tgpipe.settings import Settings
 from tgpipe.verify import verify
 

@@ -1,0 +1,1 @@
+"""Benchmarks of tgpipe (not part of the test suite). Entry point: ``bench/pipeline.py``."""
