@@ -226,5 +226,6 @@ def decode_event(data: bytes) -> MessageUpserted | MessageCommitted | MessageDel
 
 
 def encode_event(event: MessageUpserted | MessageCommitted | MessageDeleted) -> bytes:
-    """Serialize an event to its JSON record value (UTF-8 bytes)."""
-    return event.model_dump_json().encode()
+    """Serialize an event to its JSON record value (UTF-8 bytes; the same as ``model_dump_json()``,
+    without the round trip through ``str``)."""
+    return event.__pydantic_serializer__.to_json(event)

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     kafka_acks: Literal["all", "1", "0"] = "all"
     kafka_session_timeout_ms: PositiveInt = 10_000
     kafka_heartbeat_interval_ms: PositiveInt = 3_000
+    # Producer batching (collector and writer). One record batch per partition is filled up to
+    # this size, or until linger ends; larger batches cost far less CPU per record (docs/performance.md).
+    # Apache Kafka refuses a batch over the topic's max.message.bytes (broker default 1 MiB + 12 B).
+    kafka_linger_ms: NonNegativeInt = Field(default=5, description="Producer: ms a batch waits for more records.")
+    kafka_producer_batch_bytes: int = Field(
+        default=1 << 20, ge=16 * 1024, le=16 * 1024 * 1024,
+        description="Producer: bytes of one record batch per partition (aiokafka max_batch_size).")
 
     topic_messages: str = "tgpipe.messages"
     topic_committed: str = "tgpipe.messages.committed"

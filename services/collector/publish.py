@@ -2,6 +2,9 @@
 
 Events are keyed by channel id (one channel stays ordered on one partition) and sent without
 a round trip each: up to ``publish_chunk`` sends are in flight before their acks are awaited.
+The producer packs them into record batches (``kafka_producer_batch_bytes``,
+``kafka_linger_ms``). A record's correlation id (FastStream's ``correlation_id`` header) is its
+event id.
 An event larger than :data:`tgpipe.broker.MAX_EVENT_BYTES` is not sent (no broker would take
 it): it is reported and the others go on.
 """
@@ -62,7 +65,8 @@ async def publish_payloads(
             if on_refused:
                 on_refused(event, reason)
             continue
-        futures.append(await broker.publish(value, topic=settings.topic_messages, key=event.key, no_confirm=True))
+        futures.append(await broker.publish(value, topic=settings.topic_messages, key=event.key, no_confirm=True,
+                                            correlation_id=str(event.event_id)))
         chunk.append(event)
         sent += 1
         if len(chunk) >= settings.publish_chunk:
