@@ -72,7 +72,7 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
 
-from bench.scenarios import PREFIX, WHAT_IFS
+from bench.scenarios import PREFIX
 from bench.workload import Workload, load_sources, read_events, source_stats, write_workload
 from tgpipe.broker import delete_topics, ensure_topics
 from tgpipe.migrations import upgrade
@@ -107,16 +107,9 @@ class Options:
     stall_timeout: float = 120.0
     keep: bool = False
     wait_quiet_s: float = 0.0
-    what_if: tuple[str, ...] = ()
     max_foreign_cores: float | None = None
     retries: int = 2
     repeat: int = 1
-
-
-def split_spec(spec: str) -> tuple[str, tuple[str, ...]]:
-    """``"writer@direct-publish+fetch-1mb"`` -> ``("writer", ("direct-publish", "fetch-1mb"))``."""
-    name, _, what_if = spec.partition("@")
-    return name, tuple(w for w in what_if.split("+") if w)
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -503,16 +496,13 @@ async def wait_quiet(servers: dict[str, psutil.Process | None], max_wait_s: floa
             return cores
 
 
-async def run_scenario(run: Run, spec: str) -> dict[str, Any]:
-    """Run one scenario (``NAME`` or ``NAME@WHAT_IF+…``) on a fresh database and fresh topics."""
-    name, what_if = split_spec(spec)
-    what_if = tuple(dict.fromkeys(run.options.what_if + what_if))
+async def run_scenario(run: Run, name: str) -> dict[str, Any]:
+    """Run the scenario ``name`` on a fresh database and fresh topics."""
     load_before = None
     if run.options.wait_quiet_s:
         load_before = await wait_quiet(run.servers, run.options.wait_quiet_s)
-    safe = spec.replace("@", "-").replace("+", "-")
-    db_name, db_url = await run.databases.fresh(safe)
-    settings = run.scenario_settings(safe, db_url)
+    db_name, db_url = await run.databases.fresh(name)
+    settings = run.scenario_settings(name, db_url)
     await ensure_topics(settings)
     workers: list[Worker] = []
     produced = None
@@ -522,9 +512,9 @@ async def run_scenario(run: Run, spec: str) -> dict[str, Any]:
         profile = None
         if run.options.profile_dir is not None and name in ("writer", "collector"):
             run.options.profile_dir.mkdir(parents=True, exist_ok=True)
-            profile = run.options.profile_dir / f"{safe}-{run.workload.messages}.txt"
+            profile = run.options.profile_dir / f"{name}-{run.workload.messages}.txt"
         with Sampler(run.servers) as sampler:
-            results = await _run_workers(run, name, settings, workers, profile, what_if)
+            results = await _run_workers(run, name, settings, workers, profile)
         counts = await db_counts(db_url)
         media_blobs = sum(1 for p in settings.media_dir.rglob("*") if p.is_file()) \
             if settings.media_dir.exists() else 0
@@ -536,7 +526,6 @@ async def run_scenario(run: Run, spec: str) -> dict[str, Any]:
             await run.databases.drop(db_name)
             shutil.rmtree(settings.media_dir, ignore_errors=True)
     summary = summarize(run, name, results, produced, sampler, counts)
-    summary["what_if"] = list(what_if)
     summary["counts"] = counts
     summary["load_before_cores"] = load_before
     summary["media_blobs"] = media_blobs
@@ -548,9 +537,9 @@ async def run_scenario(run: Run, spec: str) -> dict[str, Any]:
 
 
 async def _run_workers(run: Run, name: str, settings: Settings, workers: list[Worker],
-                       profile: Path | None, what_if: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+                       profile: Path | None) -> dict[str, dict[str, Any]]:
     def start(worker_name: str, role: str, **extra: Any) -> Worker:
-        config = run.worker_config(role, settings, what_if=list(what_if), **extra)
+        config = run.worker_config(role, settings, **extra)
         worker = Worker(worker_name, config, run.run_dir,
                         profile if worker_name in ("writer", "collector") else None)
         workers.append(worker)
@@ -774,10 +763,8 @@ LABELS = {"baseline": "per-row baseline", "ceiling-unnest": "raw ceiling, unnest
 
 def render(report: dict[str, Any], out: Console) -> None:
     n = report["workload"]["messages"]
-    what_if = report["options"].get("what_if") or {}
     table = Table(title=f"tgpipe pipeline benchmark, {n:,} messages "
-                        f"({report['workload']['event_bytes_mean']:.0f} B/event mean)"
-                        + (f", what-if: {', '.join(what_if)}" if what_if else ""))
+                        f"({report['workload']['event_bytes_mean']:.0f} B/event mean)")
     for column in ("scenario", "msg/s", "MB/s", "elapsed s", "rec/commit", "commit p50 ms", "commit p99 ms",
                    "peak RSS MB (process)", "Tansu MB", "PG PSS MB", "other load"):
         left = column in ("scenario", "peak RSS MB (process)")
@@ -790,9 +777,7 @@ def render(report: dict[str, Any], out: Console) -> None:
         commit = r.get("commit_ms") or {}
         rss = " · ".join(f"{role} {mb:.0f}" for role, mb in r["rss_peak_mb"].items())
         servers = r["servers"]["peak_mb"]
-        base, what_if = split_spec(name)
-        label = LABELS.get(base, base) + "".join(f" +{w}" for w in what_if)
-        table.add_row(label, fmt(r["msg_per_s"]), fmt(r["mb_per_s"], ".1f"),
+        table.add_row(LABELS.get(name, name), fmt(r["msg_per_s"]), fmt(r["mb_per_s"], ".1f"),
                       fmt(r["elapsed_s"], ".2f"), fmt(r.get("records_per_batch"), ".0f"),
                       fmt(commit.get("p50"), ".1f"), fmt(commit.get("p99"), ".1f"), rss,
                       fmt(servers.get("tansu")), fmt(servers.get("postgres")),
@@ -832,14 +817,7 @@ async def run_benchmark(settings: Settings, options: Options) -> dict[str, Any]:
     """Run ``options.scenarios`` on the servers of ``settings`` (both URLs set) and return the report."""
     if not settings.database_url or not settings.kafka_bootstrap_servers:
         raise BenchError("run_benchmark needs settings with database_url and kafka_bootstrap_servers")
-    if set(options.what_if) - set(WHAT_IFS):
-        raise BenchError(f"unknown --what-if {sorted(set(options.what_if) - set(WHAT_IFS))}; "
-                         f"known: {sorted(WHAT_IFS)}")
-    specs = [split_spec(spec) for spec in options.scenarios]
-    unknown = {name for name, _ in specs} - set(SCENARIOS)
-    unknown_what_if = {w for _, what_if in specs for w in what_if} - set(WHAT_IFS)
-    if unknown_what_if:
-        raise BenchError(f"unknown what-if {sorted(unknown_what_if)}; known: {sorted(WHAT_IFS)}")
+    unknown = set(options.scenarios) - set(SCENARIOS)
     if unknown:
         raise BenchError(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     tag = uuid.uuid4().hex[:8]
@@ -859,14 +837,14 @@ async def run_benchmark(settings: Settings, options: Options) -> dict[str, Any]:
         servers = await find_servers(settings)
         async with Databases(settings.database_url, tag) as databases:
             run = Run(settings, options, workload, run_dir, tag, databases, servers)
-            repeats: dict[str, list[dict[str, Any]]] = {spec: [] for spec in options.scenarios}
+            repeats: dict[str, list[dict[str, Any]]] = {name: [] for name in options.scenarios}
             for repetition in range(options.repeat):
                 if options.repeat > 1:
                     console.log(f"repetition {repetition + 1} of {options.repeat}")
-                for spec in options.scenarios:
-                    repeats[spec].append(await run_with_retries(run, spec))
-            for spec, results in repeats.items():
-                run.results[spec] = _median(results)
+                for name in options.scenarios:
+                    repeats[name].append(await run_with_retries(run, name))
+            for name, results in repeats.items():
+                run.results[name] = _median(results)
         r = ratios(run.results)
         return {
             "command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -874,8 +852,7 @@ async def run_benchmark(settings: Settings, options: Options) -> dict[str, Any]:
             "machine": machine_info(settings, pg, {k: v is not None for k, v in servers.items()}),
             "options": {"messages": options.messages, "seed": options.seed, "batch_size": options.batch_size,
                         "partitions": options.partitions, "scenarios": list(options.scenarios),
-                        "repeat": options.repeat,
-                        "what_if": {name: WHAT_IFS[name] for name in options.what_if}},
+                        "repeat": options.repeat},
             "workload": workload.stats.summary(), "sources": source_stats(sources, kinds).summary(),
             "generate_s": round(generated_s, 2), "scenarios": run.results, "ratios": r,
             "verdicts": verdicts(r),
@@ -922,9 +899,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, Path | None]:
     parser.add_argument("--messages", "-n", type=int, required=True, help="events to generate (N)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of: {', '.join(SCENARIOS)} (default: all); "
-                             "NAME@WHAT_IF[+WHAT_IF] runs a scenario with what-ifs (see --what-if), e.g. "
-                             "--scenarios writer,writer@direct-publish --repeat 3")
+                        help=f"comma-separated subset of: {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of Telegram exports")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int,
@@ -935,9 +910,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, Path | None]:
     parser.add_argument("--workdir", type=Path, help="where the events file goes (default: the temp dir)")
     parser.add_argument("--stall-timeout", type=float, default=120.0)
     parser.add_argument("--keep", action="store_true", help="keep the databases and the run directory")
-    parser.add_argument("--what-if", default="", metavar="NAMES",
-                        help="try product changes in the writer/media workers only (comma-separated): "
-                             + "; ".join(f"{k}: {v}" for k, v in WHAT_IFS.items()))
     parser.add_argument("--max-other-load", type=float, default=0.3, metavar="CORES",
                         help="run a scenario again when other processes used more than this many cores "
                              "while it ran (default 0.3; negative: never)")
@@ -954,7 +926,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[Options, Path | None]:
                    batch_size=args.batch_size, partitions=args.partitions, profile_dir=args.profile,
                    workdir=args.workdir, stall_timeout=args.stall_timeout, keep=args.keep,
                    wait_quiet_s=args.wait_quiet, retries=args.retries, repeat=max(1, args.repeat),
-                   what_if=tuple(w.strip() for w in args.what_if.split(",") if w.strip()),
                    max_foreign_cores=None if args.max_other_load < 0 else args.max_other_load), args.json
 
 

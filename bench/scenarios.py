@@ -34,7 +34,6 @@ Each role imports only what it runs, so that a worker's RSS is the service's.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import importlib
 import json
@@ -51,9 +50,9 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import services.collector.publish as collector_publish
-import tgpipe.broker as tgpipe_broker
+from tgpipe.broker import make_broker
 from bench.workload import Layout, load_sources, read_events, replicate
-from schemas import MessageUpserted, encode_event
+from schemas import MessageUpserted
 from services.collector.publish import publish_payloads
 from tgpipe.db import PoolRef
 from tgpipe.progress import ProgressTracker
@@ -225,7 +224,7 @@ def _timing_middleware(clock: BatchClock) -> type:
 
 def _make_timed_broker(settings: Settings, client_id: str, clocks: dict[str, BatchClock]) -> Any:
     """``make_broker`` plus the batch-timing middleware of the service named by ``client_id``."""
-    broker = tgpipe_broker.make_broker(settings, client_id=client_id)
+    broker = make_broker(settings, client_id=client_id)
     clock = clocks.get(client_id.removeprefix("tgpipe-"))
     if clock is not None:
         broker.add_middleware(_timing_middleware(clock))
@@ -266,52 +265,6 @@ def _count_bytes() -> list[int]:
 # --------------------------------------------------------------------------------- services
 
 
-#: Product changes tried out in the benchmark's workers only (``--what-if``), by monkeypatching
-#: them in the worker process: the product code is not changed.
-WHAT_IFS = {
-    "fetch-1mb": "consumers prefetch at most 1 MiB per partition (max_partition_fetch_bytes; tgpipe: 16 MiB)",
-    "direct-publish": "the writer's message.committed events and the collector's events are sent with the "
-                      "aiokafka producer itself, not FastStream's publish (one call per event either way)",
-    "producer-batch-1mb": "producers batch up to 1 MiB per partition (aiokafka max_batch_size; "
-                          "default 16 KiB)",
-}
-
-
-def _direct_publish(broker: Any) -> None:
-    """Make ``broker.publish(value, topic=…, key=…, no_confirm=True)`` a plain aiokafka ``send``."""
-
-    async def publish(message: bytes, topic: str, *, key: bytes | None = None, no_confirm: bool = False,
-                      **_ignored: Any) -> Any:
-        future = await broker.config.producer._producer.producer.send(topic, message, key=key)
-        return future if no_confirm else await future
-
-    broker.publish = publish
-
-
-def _apply_what_ifs(names: list[str], writer_app: Any = None, media_app: Any = None) -> None:
-    """Patch this worker process for the what-ifs ``names`` (see :data:`WHAT_IFS`)."""
-    unknown = set(names) - set(WHAT_IFS)
-    if unknown:
-        raise ValueError(f"unknown what-if {sorted(unknown)}; known: {sorted(WHAT_IFS)}")
-    if "fetch-1mb" in names:
-        for module in (m for m in (writer_app, media_app) if m is not None):
-            original = module.consumer_options
-
-            def consumer_options(settings: Settings, _original=original) -> dict[str, object]:
-                return {**_original(settings), "max_partition_fetch_bytes": 1 << 20}
-
-            module.consumer_options = consumer_options
-    if "producer-batch-1mb" in names:
-        tgpipe_broker.KafkaBroker = functools.partial(tgpipe_broker.KafkaBroker, max_batch_size=1 << 20)
-    if "direct-publish" in names and writer_app is not None:
-        async def publish_all(broker: Any, topic: str, events: list[Any]) -> None:
-            producer = broker.config.producer._producer.producer
-            futures = [await producer.send(topic, encode_event(e), key=e.key) for e in events]
-            await asyncio.gather(*futures)
-
-        writer_app.publish_all = publish_all
-
-
 async def run_service(cfg: dict[str, Any]) -> None:
     """Role ``service``: the writer and/or the media service, assembled as deployed (module doc)."""
     settings = Settings(**cfg["settings"])
@@ -319,8 +272,6 @@ async def run_service(cfg: dict[str, Any]) -> None:
     writer, media = cfg.get("writer", True), cfg.get("media", False)
     writer_app = importlib.import_module("services.writer.app") if writer else None
     media_app = importlib.import_module("services.media.app") if media else None
-    what_if = cfg.get("what_if") or []
-    _apply_what_ifs(what_if, writer_app, media_app)
     rss_start, cpu_start = rss_mb(), cpu_s()
     clocks = {"writer": BatchClock(), "media": BatchClock()}
     _instrument_services(clocks, writer_app, media_app)
@@ -397,8 +348,6 @@ async def run_archive(cfg: dict[str, Any]) -> None:
 
     settings = Settings(**cfg["settings"])
     n, layout = cfg["messages"], cfg["layout"]
-    what_if = cfg.get("what_if") or []
-    _apply_what_ifs(what_if, writer_app, media_app)
     rss_start, cpu_start = rss_mb(), cpu_s()
     clocks = {"writer": BatchClock(), "media": BatchClock()}
     _instrument_services(clocks, writer_app, media_app)
@@ -414,8 +363,6 @@ async def run_archive(cfg: dict[str, Any]) -> None:
     stall = cfg.get("stall_timeout", 120.0)
     timeline: dict[str, float] = {}
     async with archive_mod.running_services(settings, tracker) as collector:
-        if "direct-publish" in what_if:
-            _direct_publish(collector)
         timeline["ready"] = await _until_assigned(brokers[:-1])
         emit("ready", t=timeline["ready"])
         timeline["started"] = time.monotonic()
@@ -454,10 +401,7 @@ async def run_collector(cfg: dict[str, Any]) -> None:
     def on_acked(events: list[Any]) -> None:
         acked[0] += len(events)
 
-    _apply_what_ifs(cfg.get("what_if") or [])
-    broker = tgpipe_broker.make_broker(settings, client_id="tgpipe-collector")
-    if "direct-publish" in (cfg.get("what_if") or []):
-        _direct_publish(broker)
+    broker = make_broker(settings, client_id="tgpipe-collector")
     await broker.start()
     try:
         cpu_start = cpu_s()
