@@ -9,8 +9,9 @@ cheaper equivalent would cost. The write path's steps, in the order the writer r
 
 * ``schemas.decode_event`` (pydantic ``validate_json``) versus plain ``json.loads`` (the raw
   ceiling's decode), and the share of the ``raw`` export entry in it;
-* ``services.writer.persist._message_columns`` (the rows, with ``json.dumps`` of ``raw``,
-  ``entities``, ``reactions``) versus ``pydantic_core.to_json`` for those three values;
+* ``services.writer.persist._stage_rows`` (the rows ``COPY``-ed to the writer's stage, with
+  ``pydantic_core.to_json`` of ``raw``, ``entities``, ``reactions``), and ``json.dumps`` (the
+  writer's serializer before issue 6) versus ``pydantic_core.to_json`` for those three values;
 * ``services.writer.app.committed_events`` and encoding them (one ``message.committed`` each);
 * the collector: building a ``MessageUpserted`` and encoding it.
 """
@@ -34,7 +35,7 @@ import pydantic_core
 from bench.workload import generate, load_sources
 from schemas import MessageUpserted, decode_event, encode_event
 from services.writer.app import committed_events
-from services.writer.persist import _message_columns
+from services.writer.persist import _stage_rows
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -88,14 +89,14 @@ def measure(messages: int, data_dir: Path, seed: int = 1) -> dict[str, float]:
             per_event_us(lambda vs: [MessageUpserted.model_validate_json(v) for v in vs], values),
         "decode_event(value with raw={})  [the rest of the event]":
             per_event_us(lambda vs: [decode_event(v) for v in vs], no_raw),
-        "json.dumps(raw)  [once; the writer does it twice per message]":
+        "json.dumps(raw)  [once]":
             per_event_us(lambda es: [dumps(e.payload.message.raw) for e in es], decoded),
-        "_message_columns(events)  [rows for the unnest upsert]":
-            per_event_us(_message_columns, decoded),
-        "json.dumps of raw+entities+reactions  [inside _message_columns]":
+        "_stage_rows(events)  [rows COPY-ed to the writer's stage]":
+            per_event_us(lambda es: _stage_rows(es, es), decoded),
+        "json.dumps of raw+entities+reactions  [the writer's serializer before issue 6]":
             per_event_us(lambda es: [(dumps(e.payload.message.raw), dumps(e.payload.message.entities),
                                       dumps(e.payload.message.reactions)) for e in es], decoded),
-        "pydantic_core.to_json of raw+entities+reactions  [alternative]":
+        "pydantic_core.to_json of raw+entities+reactions  [inside _stage_rows]":
             per_event_us(lambda es: [(rust_dumps(e.payload.message.raw),
                                       rust_dumps(e.payload.message.entities),
                                       rust_dumps(e.payload.message.reactions)) for e in es], decoded),

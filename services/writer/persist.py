@@ -2,13 +2,16 @@
 
 Order inside the transaction: ``channels`` → ``senders`` → ``messages`` → ``message_versions``
 → deletions, so every foreign key is satisfied when its row is written (no deferred
-constraints). Every statement is an idempotent multi-row statement over ``unnest(…)``:
+constraints). Every statement is an idempotent multi-row statement: over ``unnest(…)`` for
+channels, senders and deletions; the batch's ``message.upserted`` rows are ``COPY``-ed once into
+a temporary stage of the connection, which the messages upsert and the versions insert read:
 
 * a replayed event changes nothing;
 * a message row is replaced only by a strictly newer edit (``edit_date`` greater than the
   stored one); an older version never rolls it back;
 * an update with the *same* ``edit_date`` (Telegram sends one when only reactions or views
-  changed) refreshes only ``reactions`` and ``raw``, and only from an event observed later
+  changed) refreshes only ``reactions`` and ``raw`` (and ``observed_at``, ``source_event_id``),
+  in the same upsert statement, and only from an event observed later
   (envelope ``time`` greater than ``messages.observed_at``), so replaying an older observation
   never rolls reactions back either;
 * every distinct text version (text + entities) is kept in ``message_versions``, keyed by its
@@ -19,10 +22,10 @@ constraints). Every statement is an idempotent multi-row statement over ``unnest
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import asyncpg
+import pydantic_core
 
 from schemas import MessageDeleted, MessageUpserted
 
@@ -55,39 +58,48 @@ _MESSAGE_TYPES = (
     "text", "bigint", "text", "text", "uuid", "timestamptz",
 )
 _JSON_COLUMNS = {"entities", "reactions", "raw"}
+# Every message.upserted row of the batch is COPY-ed (binary rows: cheaper to encode and to parse
+# than unnest arrays) into this stage, one per connection, created by the first batch and emptied
+# at every commit; ``newest`` marks the one row per message the messages upsert takes.
+_STAGE = "writer_stage"
+_STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "newest")
+_CREATE_STAGE = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
+    {", ".join(f"{c} {t}" for c, t in zip(_STAGE_COLUMNS, (*_MESSAGE_TYPES, "boolean"), strict=True))}
+) ON COMMIT DELETE ROWS
+"""
+
+# Refreshed by a later observation of the same edit (see below); every other column only by a newer edit.
+_REFRESHED = ("reactions", "raw", "observed_at", "source_event_id")
+# One statement for both updates of an existing row, so ``raw`` and ``reactions`` are read once:
+# * a strictly newer edit replaces every column;
+# * the same ``edit_date`` (reactions/views changed, text did not) observed later, with other
+#   reactions or raw, replaces only the ``_REFRESHED`` columns (the others keep their values:
+#   the two cases are told apart by the edit dates being equal).
+_SAME_EDIT = "messages.edit_date IS NOT DISTINCT FROM EXCLUDED.edit_date"
 _UPSERT_MESSAGES = f"""
 INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
 SELECT {", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in _MESSAGE_COLUMNS)}
-FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_MESSAGE_TYPES, start=1))})
-     AS u({", ".join(_MESSAGE_COLUMNS)})
+FROM {_STAGE} AS u WHERE u.newest
 ON CONFLICT (channel_id, message_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:])}
-WHERE EXCLUDED.edit_date IS NOT NULL
-  AND (messages.edit_date IS NULL OR EXCLUDED.edit_date > messages.edit_date)
-"""
-
-# Same edit_date (reactions/views changed, text did not): take reactions and raw from a later observation.
-_REFRESH_REACTIONS = """
-UPDATE messages AS m
-SET reactions = u.reactions::jsonb, raw = u.raw::jsonb, observed_at = u.observed_at,
-    source_event_id = u.source_event_id
-FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::timestamptz[], $7::uuid[])
-     AS u(channel_id, message_id, edit_date, reactions, raw, observed_at, source_event_id)
-WHERE m.channel_id = u.channel_id AND m.message_id = u.message_id
-  AND m.edit_date IS NOT DISTINCT FROM u.edit_date
-  AND (m.observed_at IS NULL OR u.observed_at > m.observed_at)
-  AND (m.reactions IS DISTINCT FROM u.reactions::jsonb OR m.raw IS DISTINCT FROM u.raw::jsonb)
+    {", ".join(f"{c} = EXCLUDED.{c}" if c in _REFRESHED
+               else f"{c} = CASE WHEN {_SAME_EDIT} THEN messages.{c} ELSE EXCLUDED.{c} END"
+               for c in _MESSAGE_COLUMNS[2:])}
+WHERE (EXCLUDED.edit_date IS NOT NULL
+       AND (messages.edit_date IS NULL OR EXCLUDED.edit_date > messages.edit_date))
+   OR ({_SAME_EDIT}
+       AND (messages.observed_at IS NULL OR EXCLUDED.observed_at > messages.observed_at)
+       AND (messages.reactions IS DISTINCT FROM EXCLUDED.reactions OR messages.raw IS DISTINCT FROM EXCLUDED.raw))
 """
 
 # The hash must stay the one migration 0002 used for existing rows: text, US (0x1f), entities as jsonb text.
-_INSERT_VERSIONS = """
+_INSERT_VERSIONS = f"""
 INSERT INTO message_versions (channel_id, message_id, text_sha256, text, entities, edit_date, valid_from,
                               source_event_id)
 SELECT DISTINCT ON (u.channel_id, u.message_id, h.sha)
        u.channel_id, u.message_id, h.sha, u.text, u.entities::jsonb, u.edit_date, coalesce(u.edit_date, u.date),
        u.source_event_id
-FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::uuid[])
-     AS u(channel_id, message_id, text, entities, edit_date, date, source_event_id)
+FROM {_STAGE} AS u
 CROSS JOIN LATERAL (
     SELECT encode(sha256(convert_to(u.text || chr(31) || u.entities::jsonb::text, 'UTF8')), 'hex') AS sha) AS h
 ORDER BY u.channel_id, u.message_id, h.sha, coalesce(u.edit_date, u.date)
@@ -110,7 +122,9 @@ ON CONFLICT (event_id, message_id) DO NOTHING
 
 
 def _json(value: object) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON text for a ``jsonb`` column (PostgreSQL normalizes it, so stored values and the
+    versions' hashes do not depend on this serializer); NaN stays ``NaN``, which PostgreSQL refuses."""
+    return None if value is None else pydantic_core.to_json(value, inf_nan_mode="constants").decode()
 
 
 def _newest_per_message(events: Sequence[MessageUpserted]) -> list[MessageUpserted]:
@@ -161,13 +175,10 @@ async def write_batch(conn: asyncpg.Connection,
             await conn.execute(
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
         if unique:
-            await conn.execute(_UPSERT_MESSAGES, *_message_columns(unique))
-            await conn.execute(_REFRESH_REACTIONS, *_columns(
-                (m.channel_id, m.message_id, m.edit_date, _json(m.reactions), _json(m.raw), e.time, e.event_id)
-                for e in unique for m in [e.payload.message]))
-            await conn.execute(_INSERT_VERSIONS, *_columns(
-                (m.channel_id, m.message_id, m.text, _json(m.entities), m.edit_date, m.date, e.event_id)
-                for e in upserts for m in [e.payload.message]))
+            await conn.execute(_CREATE_STAGE)
+            await conn.copy_records_to_table(_STAGE, records=_stage_rows(upserts, unique), columns=_STAGE_COLUMNS)
+            await conn.execute(_UPSERT_MESSAGES)
+            await conn.execute(_INSERT_VERSIONS)
         if resolved := [(e.payload.channel_id, i, e.payload.deleted_at) for e in deletions
                         if e.payload.channel_id is not None for i in e.payload.message_ids]:
             await conn.execute(_SOFT_DELETE, *_columns(resolved))
@@ -196,14 +207,17 @@ def _columns(rows) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _message_columns(events: Sequence[MessageUpserted]) -> list[list[object]]:
+def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpserted]) -> list[tuple]:
+    """One :data:`_STAGE_COLUMNS` row per event of ``upserts``, ``newest`` for those in ``unique``."""
+    newest = {id(e) for e in unique}
     rows = []
-    for event in events:
+    for event in upserts:
         m = event.payload.message
         rows.append((
             m.channel_id, m.message_id, m.kind, m.date, m.edit_date,
             m.sender.peer_type if m.sender else None, m.sender.peer_id if m.sender else None, m.text,
             _json(m.entities), m.reply_to_message_id, m.reply_to_peer, m.forwarded_from, m.post_author,
             m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id, event.time,
+            id(event) in newest,
         ))
-    return _columns(rows)
+    return rows

@@ -71,6 +71,38 @@ async def test_reactions_change_without_any_edit_date(db):
     assert versions == [("same", None, T0 + timedelta(seconds=1))]
 
 
+async def test_one_batch_refreshes_reactions_of_stored_messages_beside_new_ones_and_edits(db):
+    """The messages upsert does the reactions refresh too: in one batch with a new message and an
+    edit, a later observation of a stored message with the same edit_date takes only reactions and
+    raw (its other columns stay), and an older observation changes nothing."""
+    edited_at = T0 + timedelta(minutes=5)
+    stored = [upserted(post(100, 1, "same", reactions={"👍": 1}), observed_s=10),
+              upserted(post(100, 2, "v1", edit_date=edited_at, reactions={"👍": 1}), observed_s=400),
+              upserted(post(100, 3, "old", reactions={"👍": 3}), observed_s=50),
+              upserted(post(100, 4, "v1"), observed_s=10)]
+    batch = [upserted(post(100, 1, "same", reactions={"👍": 9}), observed_s=20),
+             # same edit_date, other text (not a real Telegram update): only reactions and raw are taken
+             upserted(post(100, 2, "not an edit", edit_date=edited_at, reactions={"🔥": 2}), observed_s=500),
+             upserted(post(100, 3, "old", reactions={"👍": 1}), observed_s=40),  # observed earlier
+             upserted(post(100, 4, "v2", edit_date=edited_at), observed_s=600),  # a newer edit
+             upserted(post(100, 5, "new", reactions={"👍": 4}), observed_s=30)]
+    async with db.acquire() as conn:
+        await write_batch(conn, stored)
+        await write_batch(conn, batch)
+        rows = await conn.fetch("SELECT message_id, text, edit_date, reactions, raw, source_event_id, observed_at "
+                                "FROM messages ORDER BY message_id")
+        assert (await verify(conn)).ok
+    state = {r["message_id"]: r for r in rows}
+    counts = {i: [(x["emoji"], x["count"]) for x in state[i]["reactions"] or []] for i in state}
+    assert counts == {1: [("👍", 9)], 2: [("🔥", 2)], 3: [("👍", 3)], 4: [], 5: [("👍", 4)]}
+    assert [state[i]["text"] for i in range(1, 6)] == ["same", "v1", "old", "v2", "new"]
+    assert state[2]["edit_date"] == edited_at and state[4]["edit_date"] == edited_at
+    expected = {1: batch[0], 2: batch[1], 3: stored[2], 4: batch[3], 5: batch[4]}
+    for i, event in expected.items():
+        assert state[i]["source_event_id"] == event.event_id and state[i]["observed_at"] == event.time
+        assert state[i]["raw"] == event.payload.message.raw
+
+
 async def test_soft_delete_in_a_channel_and_unresolved_deletion_elsewhere(db):
     async with db.acquire() as conn:
         await write_batch(conn, [upserted(post(100, i, f"n{i}"), observed_s=1) for i in (1, 2, 3)]
