@@ -20,6 +20,10 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: Largest event value a collector publishes: the record limit less room for the key, headers
 #: (a dead letter adds about 2 KiB) and batch framing. Larger events are refused and reported.
 MAX_EVENT_BYTES = MAX_RECORD_BYTES - 64 * 1024
+#: Consumer ``fetch_max_bytes``: what one fetch may bring for all partitions together (aiokafka's
+#: default is 50 MiB). It bounds the consumer's prefetch buffer; a record batch larger than it
+#: still arrives on its own (the broker always returns the first batch, KIP-74).
+FETCH_MAX_BYTES = 4 * 1024 * 1024
 
 
 def _bootstrap(settings: Settings) -> str:
@@ -79,6 +83,7 @@ def consumer_options(settings: Settings) -> dict[str, object]:
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_partition_fetch_bytes": MAX_RECORD_BYTES,
+        "fetch_max_bytes": FETCH_MAX_BYTES,
         # A batch may retry for transient_retry_timeout_s; the member must not be evicted meanwhile.
         "max_poll_interval_ms": int((settings.transient_retry_timeout_s + 60) * 1000),
     }

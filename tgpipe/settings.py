@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Apache Kafka refuses a batch over the topic's max.message.bytes (broker default 1 MiB + 12 B).
     kafka_linger_ms: NonNegativeInt = Field(default=5, description="Producer: ms a batch waits for more records.")
     kafka_producer_batch_bytes: int = Field(
-        default=1 << 20, ge=16 * 1024, le=16 * 1024 * 1024,
+        default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024,
         description="Producer: bytes of one record batch per partition (aiokafka max_batch_size).")
 
     topic_messages: str = "tgpipe.messages"
