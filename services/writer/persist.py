@@ -61,7 +61,12 @@ _JSON_COLUMNS = {"entities", "reactions", "raw"}
 # Every message.upserted row of the batch is COPY-ed (binary rows: cheaper to encode and to parse
 # than unnest arrays) into this stage, one per connection, created by the first batch and emptied
 # at every commit; ``newest`` marks the one row per message the messages upsert takes.
-_STAGE = "writer_stage"
+# Always named through pg_temp, so no permanent table of that name can stand in for it whatever
+# the search_path. The name carries the layout's version: a session that outlives a deploy (a
+# pooler in transaction mode keeps server sessions) must not find an old layout under it, so
+# change the suffix whenever the columns change.
+_STAGE_NAME = "writer_stage_v1"
+_STAGE = f"pg_temp.{_STAGE_NAME}"
 _STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "newest")
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
@@ -176,7 +181,8 @@ async def write_batch(conn: asyncpg.Connection,
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
         if unique:
             await conn.execute(_CREATE_STAGE)
-            await conn.copy_records_to_table(_STAGE, records=_stage_rows(upserts, unique), columns=_STAGE_COLUMNS)
+            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", records=_stage_rows(upserts, unique),
+                                             columns=_STAGE_COLUMNS)
             await conn.execute(_UPSERT_MESSAGES)
             await conn.execute(_INSERT_VERSIONS)
         if resolved := [(e.payload.channel_id, i, e.payload.deleted_at) for e in deletions
@@ -208,16 +214,19 @@ def _columns(rows) -> list[list[object]]:
 
 
 def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpserted]) -> list[tuple]:
-    """One :data:`_STAGE_COLUMNS` row per event of ``upserts``, ``newest`` for those in ``unique``."""
+    """One :data:`_STAGE_COLUMNS` row per event of ``upserts``; ``newest`` for those in ``unique``,
+    once each (an event object passed twice is staged twice but taken once)."""
     newest = {id(e) for e in unique}
     rows = []
     for event in upserts:
         m = event.payload.message
+        is_newest = id(event) in newest
+        newest.discard(id(event))
         rows.append((
             m.channel_id, m.message_id, m.kind, m.date, m.edit_date,
             m.sender.peer_type if m.sender else None, m.sender.peer_id if m.sender else None, m.text,
             _json(m.entities), m.reply_to_message_id, m.reply_to_peer, m.forwarded_from, m.post_author,
             m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id, event.time,
-            id(event) in newest,
+            is_newest,
         ))
     return rows

@@ -64,3 +64,24 @@ async def test_newest_edit_wins_in_any_order(db, order):
         row = await conn.fetchrow("SELECT text, edit_date FROM messages WHERE channel_id = 10 AND message_id = 1")
     assert row["text"] == "v2"
     assert row["edit_date"] == edit2.payload.message.edit_date
+
+
+async def test_the_same_event_twice_in_one_call_is_written_once(db):
+    event = message_event(10, 1, text="once")
+    async with db.acquire() as conn:
+        await write_batch(conn, [event, event])
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 1
+        assert await conn.fetchval("SELECT count(*) FROM message_versions") == 1
+
+
+async def test_a_permanent_table_named_like_the_stage_is_never_used(db):
+    # A search_path that puts pg_temp last would let an unqualified name find this table first.
+    async with db.acquire() as conn:
+        await conn.execute("CREATE TABLE public.writer_stage_v1 (unrelated int)")
+        await conn.execute("SET search_path = public, pg_temp")
+        try:
+            await write_batch(conn, [message_event(10, 1, text="a"), message_event(10, 2, text="b")])
+            assert await conn.fetchval("SELECT count(*) FROM messages") == 2
+            assert await conn.fetchval("SELECT count(*) FROM public.writer_stage_v1") == 0
+        finally:
+            await conn.execute("RESET search_path")
