@@ -1,7 +1,8 @@
-"""Kafka plumbing: the FastStream broker factory and topic creation. No domain logic here."""
+"""Kafka plumbing: the FastStream broker factory, event publishing and topic creation. No domain logic here."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
+from schemas import MessageCommitted, MessageDeleted, MessageUpserted, encode_event
 from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,22 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         log_level=logging.DEBUG,
         graceful_timeout=30.0,
     )
+
+
+async def publish_event(broker: KafkaBroker, topic: str, event: MessageUpserted | MessageCommitted | MessageDeleted,
+                        *, value: bytes | None = None) -> asyncio.Future:
+    """Send one tgpipe event to ``topic`` without waiting for the broker; return its ack future.
+
+    The record: value ``encode_event(event)`` (or ``value``, when the caller encoded it already),
+    key ``event.key`` (the channel id, so a channel stays on one partition), and the event id as
+    FastStream's ``correlation_id`` header (FastStream would otherwise draw a random one).
+
+    Raises:
+        aiokafka.errors.KafkaError: the send could not be queued; the returned future raises it
+            when the broker refuses the record after the producer's retries.
+    """
+    return await broker.publish(encode_event(event) if value is None else value, topic=topic, key=event.key,
+                                no_confirm=True, correlation_id=str(event.event_id))
 
 
 async def keep_raw(message: StreamMessage[Any]) -> Any:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from faststream.kafka import KafkaBroker
 
 from schemas import MessageUpserted, MessageUpsertedPayload, encode_event
-from tgpipe.broker import MAX_EVENT_BYTES
+from tgpipe.broker import MAX_EVENT_BYTES, publish_event
 from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,7 @@ async def publish_payloads(
             if on_refused:
                 on_refused(event, reason)
             continue
-        futures.append(await broker.publish(value, topic=settings.topic_messages, key=event.key, no_confirm=True,
-                                            correlation_id=str(event.event_id)))
+        futures.append(await publish_event(broker, settings.topic_messages, event, value=value))
         chunk.append(event)
         sent += 1
         if len(chunk) >= settings.publish_chunk:

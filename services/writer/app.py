@@ -14,8 +14,9 @@ from collections.abc import Callable
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, encode_event
+from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted
 from services.writer.persist import write_batch
+from tgpipe.broker import publish_event
 from tgpipe.consume import subscribe_batches
 from tgpipe.errors import AfterCommitError
 from tgpipe.metrics import DB_TRANSACTION
@@ -42,16 +43,9 @@ def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
 
 
 async def publish_all(broker: KafkaBroker, topic: str, events: list[MessageCommitted]) -> None:
-    """Publish ``events`` (keyed by channel id) without a round trip each, then await every ack.
-
-    A record's correlation id (FastStream's ``correlation_id`` header) is its event id, so
-    FastStream draws no second random id per event.
-    """
-    futures = [
-        await broker.publish(encode_event(e), topic=topic, key=e.key, no_confirm=True,
-                             correlation_id=str(e.event_id))
-        for e in events
-    ]
+    """Publish ``events`` (:func:`tgpipe.broker.publish_event`) without a round trip each, then
+    await every ack."""
+    futures = [await publish_event(broker, topic, e) for e in events]
     await asyncio.gather(*futures)
 
 

@@ -38,12 +38,13 @@ from rich.progress import Progress, TaskID
 from telethon.errors import FloodWaitError, RPCError
 from telethon.tl import types
 
-from schemas import DeletedPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload, encode_event
+from schemas import DeletedPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload
 from services.collector.publish import publish_payloads
 from services.collector.telegram.client import ChannelPeer, TelegramClient, TelegramMessage
 from services.collector.telegram.flood import FloodBudget, FloodWaitTooLong
 from services.collector.telegram.mapping import channel_payload, live_change, message_payload
 from services.collector.telegram.peers import PeerDirectory
+from tgpipe.broker import publish_event
 from tgpipe.errors import TgpipeError
 from tgpipe.settings import Settings
 
@@ -363,7 +364,7 @@ class TelegramCollector:
 
     async def _publish_deletion(self, payload: DeletedPayload) -> None:
         event = MessageDeleted(source=self._source, payload=payload)
-        await self.broker.publish(encode_event(event), topic=self.settings.topic_messages, key=event.key)
+        await (await publish_event(self.broker, self.settings.topic_messages, event))
         log.info("published deletion of %d message(s) in %s", len(payload.message_ids),
                  payload.channel_id if payload.channel_id is not None else "an unresolved chat")
 
