@@ -211,6 +211,15 @@ async def test_contract_S3_database_not_answering_is_waited_for_a_bounded_time(s
         line
 
 
+@pytest.mark.parametrize("command", ["verify", "collector gaps"])
+async def test_a_command_whose_database_does_not_answer_fails_in_one_line(settings, command):
+    env = {**_env(settings), "TGPIPE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres"}
+    run = await tgpipe(env, *command.split())
+    assert run.code == 1, run.stderr
+    assert run.failure_line(json_logs=False).startswith(
+        "a server did not answer (try again): ConnectionRefusedError: "), run.stderr
+
+
 async def _answers(host: str, port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection(host, port)

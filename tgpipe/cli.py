@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from pydantic import ValidationError
-
-from tgpipe.errors import ConfigurationError, ExportError, TgpipeError
+from tgpipe.errors import ConfigurationError, ExportError, TgpipeError, is_transient
 from tgpipe.settings import Settings
 
 app = typer.Typer(help="Archive Telegram channels into PostgreSQL through Kafka, with their photos.",
@@ -47,20 +46,23 @@ def fail(message: str, code: int) -> typer.Exit:
     With ``TGPIPE_LOG_FORMAT=json`` (read from the environment: the settings may be what failed)
     the line is a JSON object as the services log them (:class:`tgpipe.logs.JsonFormatter`).
     """
-    if os.environ.get("TGPIPE_LOG_FORMAT", os.environ.get("tgpipe_log_format", "")).lower() == "json":
+    log_format = next((v for k, v in os.environ.items() if k.upper() == "TGPIPE_LOG_FORMAT"), "")
+    if log_format.lower() == "json":
         from tgpipe.logs import JsonFormatter
 
         record = logging.makeLogRecord({"name": "tgpipe.cli", "levelname": "ERROR", "levelno": logging.ERROR,
                                         "msg": message})
         typer.echo(JsonFormatter().format(record), err=True)
     else:
-        errors.print(f"[red]{message}[/red]", markup=True, highlight=False)
+        errors.print(message, style="red", markup=False, highlight=False)
     return typer.Exit(code)
 
 
 def _run(coro):
     """Run ``coro``; a :class:`ConfigurationError` exits 2 (and an :class:`ExportError`: the export
-    given cannot be read at all), another tgpipe error 1, each with its message."""
+    given cannot be read at all), another tgpipe error 1, each with its message; so does an error
+    that a later try may not meet (:func:`tgpipe.errors.is_transient`: a server that does not answer).
+    """
     try:
         return asyncio.run(coro)
     except ConfigurationError as exc:
@@ -69,6 +71,10 @@ def _run(coro):
         raise fail(f"cannot archive: {exc}", 2) from None
     except TgpipeError as exc:
         raise fail(str(exc), 1) from None
+    except Exception as exc:
+        if not is_transient(exc):
+            raise  # a bug: its traceback is what a report needs
+        raise fail(f"a server did not answer (try again): {type(exc).__name__}: {exc}", 1) from None
 
 
 def _settings(**overrides: object) -> Settings:
