@@ -184,13 +184,13 @@ async def test_contract_S3_unmigrated_database_fails_at_once_in_one_line(setting
                                            "(the database has no tgpipe tables)")
 
 
-@pytest.mark.parametrize("command", ["writer", "collector export"])
+@pytest.mark.parametrize("command", ["writer", "collector export", "archive --export"])
 async def test_contract_S3_broker_without_idempotent_producer_names_the_setting(settings, kafka, tiny_export,
                                                                                 command):
     if not kafka.is_tansu:
         pytest.skip("Apache Kafka serves the idempotent producer; this is about a broker that does not (Tansu)")
     env = {**_env(settings), "TGPIPE_KAFKA_ENABLE_IDEMPOTENCE": "true"}
-    run = await tgpipe(env, *command.split(), *([str(tiny_export)] if command == "collector export" else []))
+    run = await tgpipe(env, *command.split(), *([str(tiny_export)] if command != "writer" else []))
     assert run.code == 2, run.stderr
     line = run.failure_line(json_logs=False)
     assert line.startswith(f"invalid configuration: the broker at {settings.kafka_bootstrap_servers} refused the "
