@@ -27,7 +27,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TGPIPE_HOME=/var/lib/tgpipe \
-    TGPIPE_MEDIA_ROOT=/var/lib/tgpipe/media
+    TGPIPE_MEDIA_ROOT=/var/lib/tgpipe/media \
+    TGPIPE_METRICS_HOST=0.0.0.0
+# TGPIPE_METRICS_HOST: in a container the probes and Prometheus come from outside it (tgpipe's
+# default, 127.0.0.1, is for a process on a host); the port stays off until TGPIPE_METRICS_PORT.
 RUN groupadd --system --gid 10001 tgpipe \
  && useradd --system --uid 10001 --gid tgpipe --home-dir /var/lib/tgpipe --no-create-home \
         --shell /usr/sbin/nologin tgpipe \

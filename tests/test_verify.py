@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+from typer.testing import CliRunner
+
 from schemas import MediaRef
 from services.writer.persist import write_batch
+from tests.conftest import database_url_for, fresh_database
 from tests.factories import message_event
+from tgpipe.cli import app
+from tgpipe.migrations import upgrade
 from tgpipe.verify import ExportCounts, table_digest, verify
 
 
@@ -41,3 +49,36 @@ async def test_digest_ignores_volatile_columns_only(db):
         after = await table_digest(conn)
     assert after["messages"] != before["messages"]
     assert after["channels"] == before["channels"]
+
+
+async def test_verify_on_a_partly_migrated_database_says_not_migrated_until_db_upgrade(postgres_url):
+    async with fresh_database(postgres_url, None) as url:
+        await asyncio.to_thread(upgrade, url, "0002_telegram")
+        env = {"TGPIPE_DATABASE_URL": url}
+        before = await asyncio.to_thread(CliRunner().invoke, app, ["verify"], env=env)
+        assert before.exit_code == 2
+        assert before.output.startswith("invalid configuration: not migrated: run tgpipe db upgrade (the database "
+                                        "is at revision 0002_telegram, this tgpipe needs "), before.output
+        assert len(before.output.splitlines()) == 1, before.output
+
+        upgraded = await asyncio.to_thread(CliRunner().invoke, app, ["db", "upgrade"], env=env)
+        assert upgraded.exit_code == 0, upgraded.output
+        after = await asyncio.to_thread(CliRunner().invoke, app, ["verify", "--json"], env=env)
+        assert after.exit_code == 0, after.output
+        assert json.loads(after.output)["ok"] is True
+
+
+async def test_verify_accepts_a_database_migrated_by_a_newer_tgpipe(database_url, db):
+    async with db.acquire() as conn:
+        await conn.execute("UPDATE alembic_version SET version_num = '9999_from_a_newer_tgpipe'")
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["verify", "--json"],
+                                     env={"TGPIPE_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+
+
+async def test_db_upgrade_with_a_url_that_cannot_work_says_so_in_one_line(postgres_url):
+    url = database_url_for(postgres_url, "tgpipe_no_such_database")
+    result = await asyncio.to_thread(CliRunner().invoke, app, ["db", "upgrade"], env={"TGPIPE_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert result.output == ('invalid configuration: the database URL cannot work: database "tgpipe_no_such_database" '
+                             'does not exist (InvalidCatalogNameError)\n')

@@ -42,7 +42,15 @@ DESCRIPTION = (
     "group tgpipe-writer) writes them in batches, one transaction each, then publishes one "
     "message.committed event per message; the media service (group tgpipe-media) consumes those and "
     "stores the photos. Records that cannot be processed go to the dead-letter topic unchanged. "
-    "Delivery contract: docs/contract.md."
+    "Delivery contract: docs/contract.md. Keys and partitions (contract K1): "
+)
+#: How a record's key and partition are chosen, for clients in other languages (contract K1).
+KEYS = (
+    "every record's key is the chat id in decimal ASCII (b'1878264527'; a message.deleted whose chat is "
+    "unknown: b'unresolved'); its partition is murmur2(key bytes) & 0x7fffffff modulo the topic's partition "
+    "count, the default partitioner of the Java client and of aiokafka. A librdkafka-based producer "
+    "(confluent-kafka, node-rdkafka, rust-rdkafka) must set partitioner=murmur2_random: "
+    "librdkafka's default, consistent_random (CRC32), puts chats on other partitions and breaks their order."
 )
 
 
@@ -71,7 +79,8 @@ def spec_broker(settings: Settings) -> KafkaBroker:
     register_media(broker, settings, no_pool)
     broker.publisher(settings.topic_messages, title="collector:publish", schema=MessageUpserted | MessageDeleted,
                      description="The collector (`tgpipe collector export|telegram`): one event per message, "
-                                 "key = chat id, so a chat stays ordered on one partition.")
+                                 "key = chat id, so a chat stays ordered on one partition "
+                                 "(murmur2 of the key, as the Java client: see the description).")
     broker.publisher(settings.topic_committed, title="writer:publish-committed", schema=MessageCommitted,
                      description="The writer, after the batch's transaction committed and before its offsets: "
                                  "one event per distinct message (at least once), key = chat id.")
@@ -85,7 +94,7 @@ def specification(settings: Settings | None = None) -> dict[str, Any]:
     """The AsyncAPI 3.0 document as plain data (see the module docstring)."""
     settings = settings or Settings(kafka_bootstrap_servers="kafka:9092")
     broker = spec_broker(settings)
-    doc = AsyncAPI(broker, title="tgpipe", version="0.1.0", description=DESCRIPTION).to_specification()
+    doc = AsyncAPI(broker, title="tgpipe", version="0.1.0", description=DESCRIPTION + KEYS).to_specification()
     spec: dict[str, Any] = doc.to_jsonable()
     _subscriber_payloads(spec)
     return _sorted(spec)

@@ -3,6 +3,11 @@
 ``archive`` runs the whole pipeline in one process on the embedded default; ``collector``,
 ``writer`` and ``media`` are the deployable services; ``db upgrade`` migrates; ``verify``
 checks integrity. All configuration comes from :class:`tgpipe.settings.Settings` (``TGPIPE_*``).
+
+A command that fails prints one line to stderr (a JSON object like the service logs' when
+``TGPIPE_LOG_FORMAT=json``) and exits 2 when the configuration is at fault (invalid settings, a
+database URL that cannot work, a database not migrated, a broker without the idempotent producer),
+1 when the work failed (:func:`_run`).
 """
 
 from __future__ import annotations
@@ -10,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
+from tgpipe.errors import ConfigurationError, ExportError, TgpipeError, is_transient
 from tgpipe.settings import Settings
 
 app = typer.Typer(help="Archive Telegram channels into PostgreSQL through Kafka, with their photos.",
@@ -25,19 +33,58 @@ db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 app.add_typer(collector_app, name="collector")
 app.add_typer(db_app, name="db")
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)
 
 ExportPath = Annotated[Path, typer.Option("--export", exists=True, help="Telegram Desktop export folder or result.json")]
 TimezoneOpt = Annotated[str | None, typer.Option(
     "--timezone", help="IANA zone of `date` in exports without date_unixtime (default TGPIPE_EXPORT_TIMEZONE or UTC)")]
 
 
+def fail(message: str, code: int) -> typer.Exit:
+    """Print ``message`` as one line on stderr and return the ``typer.Exit(code)`` to raise.
+
+    With ``TGPIPE_LOG_FORMAT=json`` (read from the environment: the settings may be what failed)
+    the line is a JSON object as the services log them (:class:`tgpipe.logs.JsonFormatter`).
+    """
+    log_format = next((v for k, v in os.environ.items() if k.upper() == "TGPIPE_LOG_FORMAT"), "")
+    if log_format.lower() == "json":
+        from tgpipe.logs import JsonFormatter
+
+        record = logging.makeLogRecord({"name": "tgpipe.cli", "levelname": "ERROR", "levelno": logging.ERROR,
+                                        "msg": message})
+        typer.echo(JsonFormatter().format(record), err=True)
+    else:
+        errors.print(message, style="red", markup=False, highlight=False)
+    return typer.Exit(code)
+
+
+def _run(coro):
+    """Run ``coro``; a :class:`ConfigurationError` exits 2 (and an :class:`ExportError`: the export
+    given cannot be read at all), another tgpipe error 1, each with its message; so does an error
+    that a later try may not meet (:func:`tgpipe.errors.is_transient`: a server that does not answer).
+    """
+    try:
+        return asyncio.run(coro)
+    except ConfigurationError as exc:
+        raise fail(f"invalid configuration: {exc}", 2) from None
+    except ExportError as exc:
+        raise fail(f"cannot archive: {exc}", 2) from None
+    except TgpipeError as exc:
+        raise fail(str(exc), 1) from None
+    except Exception as exc:
+        if not is_transient(exc):
+            raise  # a bug: its traceback is what a report needs
+        raise fail(f"a server did not answer (try again): {type(exc).__name__}: {exc}", 1) from None
+
+
 def _settings(**overrides: object) -> Settings:
-    """Load settings from the environment; exit 2 with pydantic's message when invalid."""
+    """Load settings from the environment; exit 2 with one line naming each invalid variable."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        problems = "; ".join(f"TGPIPE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise fail(f"invalid configuration: {problems}", 2) from None
 
 
 async def _verify(settings: Settings, expected=None, digest: bool = False, chats: list[int] | None = None):
@@ -67,18 +114,15 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
     """
     from tgpipe.archive import archive as run_archive
     from tgpipe.embedded import embedded_settings
-    from tgpipe.errors import ExportError
     from tgpipe.render import render_report, render_summary
+    from tgpipe.service import check_idempotent_producer
 
     logging.basicConfig(level=logging.WARNING)
     with embedded_settings(_settings(export_timezone=timezone)) as settings:
-        try:
-            summary = asyncio.run(run_archive(settings, export))
-        except ExportError as exc:
-            console.print(f"[red]cannot archive:[/red] {exc}", soft_wrap=True)
-            raise typer.Exit(2) from None
+        _run(check_idempotent_producer(settings))
+        summary = _run(run_archive(settings, export))
         chats = [channel_id for channel_id, _, _ in summary.chats]
-        report, _, by_status = asyncio.run(_verify(settings, summary.expected, chats=chats))
+        report, _, by_status = _run(_verify(settings, summary.expected, chats=chats))
     render_summary(console, summary, by_status)
     render_report(console, report)
     raise typer.Exit(0 if report.ok else 1)
@@ -98,7 +142,7 @@ def verify_cmd(
 
     with embedded_settings(_settings(export_timezone=timezone), kafka=False) as settings:
         expected = expected_counts(export, settings) if export else None
-        report, digests, _ = asyncio.run(_verify(settings, expected, digest))
+        report, digests, _ = _run(_verify(settings, expected, digest))
     if as_json:
         print(json.dumps({**report.as_dict(), **({"digest": digests} if digests else {})}, indent=2))
     else:
@@ -126,15 +170,20 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     from services.collector.export import ExportReader
     from services.collector.publish import publish_payloads
     from tgpipe.broker import ensure_topics, make_broker
+    from tgpipe.service import check_idempotent_producer
 
     settings = _settings(export_timezone=timezone)
-    settings.require_external()
+    try:
+        settings.require_external()
+    except ConfigurationError as exc:
+        raise fail(f"invalid configuration: {exc}", 2) from None
     reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
 
     refused: list[str] = []
 
     async def run() -> int:
         await ensure_topics(settings)
+        await check_idempotent_producer(settings)
         broker = make_broker(settings, client_id="tgpipe-collector")
         await broker.start()
         try:
@@ -143,14 +192,15 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
         finally:
             await broker.stop()
 
-    published = asyncio.run(run())
+    published = _run(run())
     console.print(f"published {published} messages to {settings.topic_messages}")
     for problem in [*map(str, reader.problems + reader.repaired), *refused]:
         console.print(f"[red]export problem:[/red] {problem}", soft_wrap=True)
 
 
 def _run_service(client_id: str, register) -> None:
-    from tgpipe.errors import ConfigurationError
+    """Run a deployed service until stopped; exit 2 on configuration no retry can fix, 1 when Kafka
+    or PostgreSQL did not answer within TGPIPE_STARTUP_TIMEOUT_S."""
     from tgpipe.logs import configure
     from tgpipe.service import service_app
 
@@ -158,10 +208,9 @@ def _run_service(client_id: str, register) -> None:
     try:
         service = service_app(settings, client_id, register)
     except ConfigurationError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(f"invalid configuration: {exc}", 2) from None
     configure(settings.log_format, settings.log_level)
-    asyncio.run(service.run())
+    _run(service.run())
 
 
 @app.command()
@@ -183,23 +232,23 @@ def media() -> None:
 
     from services.collector.telegram.session import open_client
     from services.media.app import register_media
-    from tgpipe.errors import ConfigurationError
 
     try:
         telegram = open_client(_settings(), receive_updates=False)
     except ConfigurationError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(f"invalid configuration: {exc}", 2) from None
     _run_service("tgpipe-media", functools.partial(register_media, telegram=telegram))
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply database migrations (Alembic) up to REVISION."""
+    from tgpipe.db import check_database_url
     from tgpipe.embedded import embedded_settings
     from tgpipe.migrations import upgrade
 
     with embedded_settings(_settings(), kafka=False) as settings:
+        _run(check_database_url(settings.database_url))
         upgrade(settings.database_url, revision)
     console.print(f"database at revision {revision}")
 

@@ -6,15 +6,14 @@ keeps its topics (``TGPIPE_KAFKA_BOOTSTRAP_SERVERS``): the embedded one lives on
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Annotated
 
 import typer
 
-from tgpipe.cli import _settings, app, console, print_digest
-from tgpipe.errors import ConfigurationError, TgpipeError
+from tgpipe.cli import _run, _settings, app, console, fail, print_digest
+from tgpipe.errors import ConfigurationError
 from tgpipe.settings import Settings
 
 dlq_app = typer.Typer(help="See the dead letters and send them back once the cause is fixed.",
@@ -29,22 +28,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 def _broker_settings(**overrides: object) -> Settings:
     settings = _settings(**overrides)
     if not settings.kafka_bootstrap_servers:
-        console.print("[red]invalid configuration:[/red] TGPIPE_KAFKA_BOOTSTRAP_SERVERS must be set "
-                      "(the embedded broker keeps nothing between runs)", soft_wrap=True)
-        raise typer.Exit(2)
+        raise fail("invalid configuration: TGPIPE_KAFKA_BOOTSTRAP_SERVERS must be set "
+                   "(the embedded broker keeps nothing between runs)", 2)
     return settings
-
-
-def _run(coro):
-    """Run ``coro``; a tgpipe error exits 1 with its message."""
-    try:
-        return asyncio.run(coro)
-    except ConfigurationError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    except TgpipeError as exc:
-        console.print(f"[red]{exc}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
 
 
 @dlq_app.command("list")
@@ -100,8 +86,7 @@ def dlq_replay(
     from tgpipe.dlq import read_dead_letters, replay, select
 
     if bool(offsets) == replay_all or (offsets and partition is None):
-        console.print("[red]say which dead letters:[/red] OFFSET... --partition P, or --all", soft_wrap=True)
-        raise typer.Exit(2)
+        raise fail("say which dead letters: OFFSET... --partition P, or --all", 2)
     settings = _broker_settings()
 
     async def run():
@@ -152,17 +137,14 @@ def replay_cmd(
         first = "earliest" if start == "earliest" else parse_offsets(start)
         last = parse_offsets(until) if until else None
     except ValueError as exc:
-        console.print(f"[red]invalid offsets:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(f"invalid offsets: {exc}", 2) from None
     if isinstance(last, int):
-        console.print("[red]invalid offsets:[/red] --until-offset takes P:N pairs", soft_wrap=True)
-        raise typer.Exit(2)
+        raise fail("invalid offsets: --until-offset takes P:N pairs", 2)
     settings = replay_settings(_broker_settings(), group, database_url)
     try:
         telegram = open_client(settings, receive_updates=False)
     except ConfigurationError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(f"invalid configuration: {exc}", 2) from None
     logging.basicConfig(level=logging.WARNING)
     summary = _run(replay(settings, start=first, until=last, idle_s=idle_seconds, writers=writers,
                           telegram=telegram))

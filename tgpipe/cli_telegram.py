@@ -17,7 +17,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tgpipe.cli import _settings, app, collector_app, console
+from tgpipe.cli import _run, _settings, app, collector_app, console, fail
 from tgpipe.errors import ConfigurationError
 from tgpipe.settings import Settings
 
@@ -26,8 +26,7 @@ ChannelOpt = Annotated[list[str] | None, typer.Option(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]{message}[/red]", soft_wrap=True)
-    return typer.Exit(code)
+    return fail(message, code)
 
 
 def _log_setup() -> None:
@@ -103,7 +102,7 @@ def collector_telegram(
         raise _fail(f"invalid configuration: {exc}") from None
     client = _client(settings)
     _log_setup()
-    results = asyncio.run(_collect(settings, client, refs, since=_since(since), from_id=from_id, takeout=takeout,
+    results = _run(_collect(settings, client, refs, since=_since(since), from_id=from_id, takeout=takeout,
                                    follow=not no_follow))
     table = Table("channel", "id", "title", "published", "deleted", "status", title="Telegram collection")
     for r in results:
@@ -114,18 +113,22 @@ def collector_telegram(
 
 
 async def _collect(settings: Settings, client, refs: list[str], **options):
-    import asyncpg
-
     from services.collector.telegram.collector import TelegramCollector
     from tgpipe.broker import ensure_topics, make_broker
     from tgpipe.db import create_pool
+    from tgpipe.service import check_idempotent_producer
 
+    try:
+        await ensure_topics(settings)
+        await check_idempotent_producer(settings)
+        pool = await create_pool(settings.database_url)
+    except BaseException:
+        await client.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await ensure_topics(settings)
-    pool = await create_pool(settings.database_url)
     broker = make_broker(settings, client_id="tgpipe-collector")
     await broker.start()
     columns = (SpinnerColumn(), TextColumn("{task.description:<24}"), TextColumn("{task.completed:>8} messages"),
@@ -134,8 +137,6 @@ async def _collect(settings: Settings, client, refs: list[str], **options):
         with Progress(*columns, console=console, transient=False) as progress:
             collector = TelegramCollector(client, broker, settings, pool, progress=progress)
             return await collector.run(refs, stop=stop, **options)
-    except asyncpg.UndefinedTableError as exc:
-        raise _fail(f"the database is not migrated ({exc}): run `tgpipe db upgrade`") from None
     finally:
         await broker.stop()
         await pool.close()
@@ -164,7 +165,7 @@ def collector_gaps(
             settings.require_external()
         except ConfigurationError as exc:
             raise _fail(f"invalid configuration: {exc}") from None
-    reports = asyncio.run(_gaps(settings, client, list(channel or settings.telegram_channels)))
+    reports = _run(_gaps(settings, client, list(channel or settings.telegram_channels)))
     table = Table("channel id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if refetch else ()),
                   title="Gaps")
     for report in reports:

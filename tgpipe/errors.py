@@ -137,3 +137,8 @@ def is_record_error(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.InterfaceError):
         return isinstance(exc, ValueError)  # client-side DataError
     return not isinstance(exc, TgpipeError | kafka_errors.KafkaError | OSError | asyncio.TimeoutError | TimeoutError)
+
+
+class StartupTimeoutError(TgpipeError):
+    """A service's start-up waited ``TGPIPE_STARTUP_TIMEOUT_S`` for Kafka or PostgreSQL to answer,
+    in vain (the command exits 1; an orchestrator restarts it)."""

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         default=None, description="Writer/media service: where to write its readiness state (JSON) for probes.")
     metrics_port: NonNegativeInt = Field(
         default=0, description="Writer/media service: HTTP port of /metrics, /health/ready, /health/live (0: off).")
+    metrics_host: str = Field(
+        default="127.0.0.1", min_length=1,
+        description="Address the metrics and health server listens on: 127.0.0.1 (this host only) by default; "
+                    "0.0.0.0 (every interface) in a container, where the probes and Prometheus come from outside.")
+    startup_timeout_s: NonNegativeFloat = Field(
+        default=300.0, description="Writer/media service: how long start-up waits for Kafka, then for PostgreSQL, "
+                                   "to answer before it exits 1 (0: without end).")
     liveness_batch_timeout_s: PositiveFloat = Field(
         default=600.0, description="A batch in flight for longer than this makes /health/live fail (stuck).")
     log_format: Literal["text", "json"] = Field(
@@ -97,6 +104,23 @@ class Settings(BaseSettings):
         default=2.0, description="Minimum seconds between two username resolutions (heavily rate-limited).")
     telegram_media_max_attempts: PositiveInt = Field(
         default=5, description="Download attempts per Telegram photo before it is recorded as failed.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: str | None) -> str | None:
+        """Refuse a URL that cannot work whatever the server says: another scheme, a port that is not
+        a number. The message never repeats the URL (it may hold a password)."""
+        if not value:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme not in ("postgresql", "postgres") or not _:
+            raise ValueError(f"must be a postgresql:// URL, not {scheme + '://' if _ else 'that'}")
+        hosts = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+        for host in filter(None, hosts.split(",")):
+            port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
+            if port and not port.isdigit():
+                raise ValueError(f"port {port!r} is not a number")
+        return value
 
     @field_validator("export_timezone")
     @classmethod
