@@ -64,13 +64,16 @@ class Fault:
 class ServiceProcess:
     """``tgpipe COMMAND`` in a subprocess; output goes to ``log_path`` (see :meth:`log`)."""
 
-    def __init__(self, settings: Settings, log_path: Path, command: str = "writer", fault: Fault | None = None):
+    def __init__(self, settings: Settings, log_path: Path, command: str = "writer", fault: Fault | None = None,
+                 extra_env: dict[str, str] | None = None):
         self.settings, self.log_path, self.command, self.fault = settings, log_path, command, fault
+        self.extra_env = extra_env or {}
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> ServiceProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TGPIPE_")}
         env.update(settings_env(self.settings), PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
         if self.fault:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(INJECTOR), env.get("PYTHONPATH")]))
             env["TGPIPE_TEST_FAULT"] = json.dumps(asdict(self.fault))
@@ -114,9 +117,11 @@ class ServiceProcess:
 
 @contextlib.asynccontextmanager
 async def service_process(settings: Settings, log_path: Path, command: str = "writer",
-                          fault: Fault | None = None) -> AsyncIterator[ServiceProcess]:
-    """Start ``tgpipe COMMAND``; SIGKILL it on exit if it is still running."""
-    service = ServiceProcess(settings, log_path, command, fault)
+                          fault: Fault | None = None, extra_env: dict[str, str] | None = None
+                          ) -> AsyncIterator[ServiceProcess]:
+    """Start ``tgpipe COMMAND`` (``extra_env``: more ``TGPIPE_*`` variables); SIGKILL it on exit if it
+    is still running."""
+    service = ServiceProcess(settings, log_path, command, fault, extra_env)
     await service.start()
     try:
         yield service
