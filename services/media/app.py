@@ -8,6 +8,7 @@ in one statement, then commit offsets (:func:`tgpipe.consume.consume_batch`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import asyncpg
@@ -15,6 +16,7 @@ from faststream.kafka import KafkaBroker
 
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
+from services.media.export_file import export_root_warnings
 from services.media.fetch import fetch_rows
 from services.media.pending import pending_events
 from services.media.persist import upsert_media
@@ -24,6 +26,7 @@ from tgpipe.consume import subscribe_batches
 from tgpipe.metrics import DB_TRANSACTION, observe_media
 from tgpipe.settings import Settings
 
+log = logging.getLogger(__name__)
 ProcessedHook = Callable[[list[MessageCommitted]], None]
 
 
@@ -42,13 +45,15 @@ def register_media(
         telegram: the Telegram client for ``source="telegram"`` photos; ``None`` (no session
             configured) records them as ``no_telegram_client``.
     """
+    for warning in export_root_warnings(settings):
+        log.warning(warning)
     store = ContentStore(settings.media_dir)
     telegram_photos = TelegramPhotos(telegram, store, settings, pool)
 
     async def process(events: list[MessageCommitted]) -> None:
         async with pool().acquire() as conn:
             todo = await pending_events(conn, events)  # once per media item, never after stored
-        rows = await asyncio.to_thread(fetch_rows, todo, store, settings.media_download_kinds)
+        rows = await asyncio.to_thread(fetch_rows, todo, store, settings)
         rows += await telegram_photos.rows(todo)
         async with pool().acquire() as conn:
             with DB_TRANSACTION.labels("media").time():
