@@ -17,9 +17,9 @@ from faststream.kafka import KafkaBroker
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
 from services.media.export_file import export_root_warnings
-from services.media.fetch import fetch_rows
+from services.media.fetch import fetch_rows, unread_rows
 from services.media.pending import pending_events
-from services.media.persist import upsert_media
+from services.media.persist import existing_messages, upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
 from tgpipe.consume import subscribe_batches
@@ -53,8 +53,13 @@ def register_media(
     async def process(events: list[MessageCommitted]) -> None:
         async with pool().acquire() as conn:
             todo = await pending_events(conn, events)  # once per media item, never after stored
+            known = await existing_messages(conn, [(e.payload.channel_id, e.payload.message_id) for e in todo])
+        # A committed event whose message is not in the database (forged, or for another database)
+        # reads nothing and stores nothing: its row fails the foreign key, and the record is dead-lettered.
+        forged = [e for e in todo if (e.payload.channel_id, e.payload.message_id) not in known]
+        todo = [e for e in todo if (e.payload.channel_id, e.payload.message_id) in known]
         rows = await asyncio.to_thread(fetch_rows, todo, store, settings)
-        rows += await telegram_photos.rows(todo)
+        rows += await telegram_photos.rows(todo) + unread_rows(forged)
         async with pool().acquire() as conn:
             with DB_TRANSACTION.labels("media").time():
                 await upsert_media(conn, rows)

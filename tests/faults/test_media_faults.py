@@ -57,6 +57,7 @@ async def test_contract_M1_no_media_row_without_its_message(fault_settings, db, 
     assert sorted(dict(r.headers)["tgpipe-error-class"].decode() for r in dead) == [
         "EventSchemaError", "ForeignKeyViolationError"]
     assert await _media_rows(db) == {}
+    assert [p for p in settings.media_dir.rglob("*") if p.is_file()] == []  # not read: no orphan blob
 
 
 async def test_contract_M2_repeated_committed_events_fetch_each_item_once(
