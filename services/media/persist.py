@@ -10,8 +10,8 @@ import asyncpg
 
 @dataclass(frozen=True, slots=True)
 class MediaRow:
-    """One row of ``media``; ``status`` is stored, missing, not_included, outside_export_root, skipped,
-    not_image, no_telegram_client or failed."""
+    """One row of ``media``; ``status`` is stored, missing, not_included, export_root_not_allowed,
+    outside_export_root, not_regular_file, too_large, skipped, not_image, no_telegram_client or failed."""
 
     channel_id: int
     message_id: int

@@ -244,3 +244,11 @@ def test_stored_bytes_count_each_new_blob_once(export):
     assert _stored_bytes() - before == len(JPEG)  # three rows share one blob; the refused file counts nothing
     observe_media(rows_for(refs, export.settings()))  # stored again (a replay): nothing new is written
     assert _stored_bytes() - before == len(JPEG)
+
+
+def test_start_up_warns_when_no_export_can_be_read(export, tmp_path):
+    assert export_file.export_root_warnings(export.settings()) == []
+    assert "export media are refused" in export_file.export_root_warnings(export.settings(media_export_roots=()))[0]
+    missing = tmp_path / "nowhere"
+    assert export_file.export_root_warnings(export.settings(media_export_roots=[missing])) == [
+        f"TGPIPE_MEDIA_EXPORT_ROOTS: {missing} is not a directory"]
