@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas import MediaRef
+from tests.media.support import JPEG, Export
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 #: Bytes of the secret beside the allowed root: an image, so a reader that opened it would store it.
 SECRET = JPEG + b" SECRET beside the allowed root"
 #: Text that must never appear in a row, a log line or the store (host files, the secret, a non-image).
@@ -27,18 +27,9 @@ PHOTO_CAP = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class MediaLayout:
-    """``base/exports`` (the allowed root) holding the export ``chat``; ``base/outside`` beside it."""
-
-    base: Path
-
-    @property
-    def allowed(self) -> Path:
-        return self.base / "exports"
-
-    @property
-    def root(self) -> Path:
-        return self.allowed / "chat"
+class MediaLayout(Export):
+    """:class:`~tests.media.support.Export` (allowed root ``base/exports``, export ``chat``) with
+    hostile files in the export, and ``base/outside`` beside the allowed root."""
 
     @property
     def outside(self) -> Path:
@@ -46,9 +37,8 @@ class MediaLayout:
 
     @classmethod
     def create(cls, base: Path) -> MediaLayout:
-        layout = cls(base)
+        layout = super().create(base)
         photos = layout.root / "photos"
-        photos.mkdir(parents=True)
         layout.outside.mkdir()
         (layout.outside / "secret.jpg").write_bytes(SECRET)
         os.mkfifo(photos / "pipe.jpg")
