@@ -193,7 +193,8 @@ def test_shared_environment_names_settings_fields_and_parses(services: dict, mon
         variables = services[name]["environment"]
         assert variables == services["writer"]["environment"], f"{name}: not the shared x-tgpipe-env"
     media = services["media"]["environment"]  # the shared environment and its own export roots
-    assert {k: v for k, v in media.items() if k != "TGPIPE_MEDIA_EXPORT_ROOTS"} == services["writer"]["environment"]
+    shared = {k: v for k, v in media.items() if k != "TGPIPE_MEDIA_EXPORT_ROOTS"}
+    assert shared == services["writer"]["environment"]
     telegram = services["collector-telegram"]["environment"]
     assert telegram.items() >= services["writer"]["environment"].items()
     assert all(key.startswith("TGPIPE_TELEGRAM_") for key in set(telegram) - set(services["writer"]["environment"]))

@@ -27,7 +27,8 @@ SELECT (SELECT count(*) FROM messages JOIN unnest($1::bigint[], $2::bigint[]) AS
         USING (channel_id, message_id))"""
 
 
-async def test_media_never_precedes_the_commit_of_its_message_while_the_writer_is_slow(settings, db, tmp_path):
+async def test_media_never_precedes_the_commit_of_its_message_while_the_writer_is_slow(settings, db,
+                                                                                        tmp_path):
     settings = settings.model_copy(update={"writer_batch_max_records": 5})
     export = tmp_path / "export"
     (export / "photos").mkdir(parents=True)
@@ -37,14 +38,16 @@ async def test_media_never_precedes_the_commit_of_its_message_while_the_writer_i
         ref = MediaRef(kind="photo", export_root=str(export), path=f"photos/p{i}.jpg")
         payloads.append(message_event(500 + i % 3, i, text=f"m{i}", media=[ref]).payload)
     tracker = ProgressTracker()
-    checks: list[tuple[int, int, int, int]] = []  # (messages in the batch, processed before, message rows, media rows)
+    # (messages in the batch, messages processed before it, their message rows, their media rows)
+    checks: list[tuple[int, int, int, int]] = []
     problems: list[str] = []
 
     class SlowWriter(BaseMiddleware):
         async def on_receive(self) -> None:
             if isinstance(self.msg, tuple):  # a batch of records, before the writer handles it
+                events = [decode_event(record.value) for record in self.msg]
                 keys = [(e.payload.message.channel_id, e.payload.message.message_id)
-                        for e in map(decode_event, (r.value for r in self.msg)) if isinstance(e, MessageUpserted)]
+                        for e in events if isinstance(e, MessageUpserted)]
                 keys = [k for k in keys if k not in tracker.committed]  # not a redelivery
                 try:
                     await tracker.wait_until(lambda: tracker.committed <= tracker.processed, stall_timeout=30)
@@ -54,12 +57,13 @@ async def test_media_never_precedes_the_commit_of_its_message_while_the_writer_i
                 checks.append((len(keys), len(tracker.processed), messages, media))
             await super().on_receive()
 
-    async with running_services(settings, tracker, writer_middleware=lambda _replica: SlowWriter) as collector:
+    slow = {"writer_middleware": lambda _replica: SlowWriter}
+    async with running_services(settings, tracker, **slow) as collector:
         await publish_payloads(collector, settings, payloads, source="test")
         await tracker.wait_until(lambda: len(tracker.processed) == 40, stall_timeout=60)
 
         dead = await read_dead_letters(settings, idle_s=1.0)
-    assert dead == []  # a media row attempted before its message's commit fails the foreign key: dead-lettered
+    assert dead == []  # a media row tried before its message's commit fails the foreign key: dead-lettered
     assert problems == []
     assert sum(n for n, *_ in checks) == 40 and len(checks) >= 8  # every message checked, batches of <= 5
     assert any(processed > 0 for _, processed, _, _ in checks)  # checked while media had already worked

@@ -53,11 +53,11 @@ def register_media(
     async def process(events: list[MessageCommitted]) -> None:
         async with pool().acquire() as conn:
             todo = await pending_events(conn, events)  # once per media item, never after stored
-            known = await existing_messages(conn, [(e.payload.channel_id, e.payload.message_id) for e in todo])
+            known = await existing_messages(conn, [_key(e) for e in todo])
         # A committed event whose message is not in the database (forged, or for another database)
-        # reads nothing and stores nothing: its row fails the foreign key, and the record is dead-lettered.
-        forged = [e for e in todo if (e.payload.channel_id, e.payload.message_id) not in known]
-        todo = [e for e in todo if (e.payload.channel_id, e.payload.message_id) in known]
+        # reads and stores nothing: its row fails the foreign key, and the record is dead-lettered.
+        forged = [e for e in todo if _key(e) not in known]
+        todo = [e for e in todo if _key(e) in known]
         rows = await asyncio.to_thread(fetch_rows, todo, store, settings)
         rows += await telegram_photos.rows(todo) + unread_rows(forged)
         async with pool().acquire() as conn:
@@ -69,3 +69,7 @@ def register_media(
 
     subscribe_batches(broker, settings, topic=settings.topic_committed, group=settings.media_group,
                       expected=MessageCommitted, process=process, name="store_media")
+
+
+def _key(event: MessageCommitted) -> tuple[int, int]:
+    return event.payload.channel_id, event.payload.message_id

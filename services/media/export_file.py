@@ -130,7 +130,8 @@ def _open_regular(path: Path, shown: str | None) -> int | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the last component became a symlink since it was resolved
-            raise MediaRefused("not_regular_file", f"{shown!r} changed into a symlink while being opened") from None
+            raise MediaRefused("not_regular_file",
+                               f"{shown!r} changed into a symlink while being opened") from None
         raise MediaReadError(f"cannot read {shown!r}: {exc}") from exc
     try:
         opened = os.fstat(fd)
@@ -148,7 +149,8 @@ def _require_regular(st: os.stat_result, shown: str | None) -> None:
         kind = next((name for test, name in _FILE_TYPES if test(st.st_mode)), "not a regular file")
         raise MediaRefused("not_regular_file", f"{shown!r} is {kind}, not a regular file; not read")
     if st.st_dev in _pseudo_filesystems():
-        raise MediaRefused("not_regular_file", f"{shown!r} is on a kernel pseudo-filesystem (/proc, /sys); not read")
+        raise MediaRefused("not_regular_file",
+                           f"{shown!r} is on a kernel pseudo-filesystem (/proc, /sys); not read")
 
 
 @functools.cache

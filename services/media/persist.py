@@ -64,6 +64,7 @@ JOIN unnest($1::bigint[], $2::bigint[]) AS u (channel_id, message_id) USING (cha
 """
 
 
-async def existing_messages(conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+async def existing_messages(conn: asyncpg.Connection,
+                            keys: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which of ``keys`` (``(channel_id, message_id)``) have a row in ``messages``."""
     return {tuple(r) for r in await conn.fetch(_EXISTING, [k[0] for k in keys], [k[1] for k in keys])}

@@ -76,7 +76,8 @@ async def media_run(postgres_url, template_database, kafka, tmp_path_factory) ->
             dead_letters = len(await read_dead_letters(settings, idle_s=1.0))
             pool = await create_pool(url)
             try:
-                rows = {(r["channel_id"], r["message_id"]): dict(r) for r in await pool.fetch("SELECT * FROM media")}
+                rows = {(r["channel_id"], r["message_id"]): dict(r)
+                        for r in await pool.fetch("SELECT * FROM media")}
                 table_text = "\n".join(r[0] for r in await pool.fetch("SELECT m::text FROM media m"))
             finally:
                 await pool.close()

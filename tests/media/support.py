@@ -82,5 +82,6 @@ class Export:
 def rows_for(refs: list[MediaRef], settings: Settings, **options: Any) -> list[MediaRow]:
     """The media rows :func:`fetch_rows` gives ``refs`` (message ``i + 1`` of channel 1 each)."""
     events = [MessageCommitted(source="test", payload=CommittedPayload(
-        channel_id=1, message_id=i + 1, causation_id=uuid.uuid4(), media=[ref])) for i, ref in enumerate(refs)]
+        channel_id=1, message_id=i + 1, causation_id=uuid.uuid4(), media=[ref]))
+        for i, ref in enumerate(refs)]
     return fetch_rows(events, ContentStore(settings.media_dir), settings, **options)

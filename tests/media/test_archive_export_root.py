@@ -12,9 +12,10 @@ async def test_archive_reads_its_own_export_and_allows_nothing_else(settings, db
     export = tmp_path / "some" / "export"
     (export / "photos").mkdir(parents=True)
     (export / "photos" / "a.jpg").write_bytes(JPEG)
-    (export / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 5, "messages": [
-        {"id": 1, "type": "message", "date": "2024-01-01T10:00:00", "date_unixtime": "1704103200",
-         "from": "c", "from_id": "channel5", "text": "hi", "photo": "photos/a.jpg"}]}))
+    message = {"id": 1, "type": "message", "date": "2024-01-01T10:00:00", "date_unixtime": "1704103200",
+               "from": "c", "from_id": "channel5", "text": "hi", "photo": "photos/a.jpg"}
+    (export / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 5,
+                                                    "messages": [message]}))
     allowed_by_media = []
     register = archive_module.register_media
 

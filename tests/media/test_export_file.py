@@ -52,7 +52,8 @@ def test_contract_M5_export_root_outside_the_allowed_roots_is_never_opened(expor
     with opened_files() as opened:
         (row,) = rows_for([export.ref(path, kind, export_root)], export.settings())
     assert row.status == "export_root_not_allowed"
-    assert row.error == f"export root {export_root!r} is not under an allowed root (TGPIPE_MEDIA_EXPORT_ROOTS)"
+    assert row.error == (f"export root {export_root!r} is not under an allowed root "
+                         "(TGPIPE_MEDIA_EXPORT_ROOTS)")
     assert (row.sha256, row.size_bytes) == (None, None)
     assert [p for p in opened if p.startswith(export_root)] == []
     assert export.stored_files() == []
@@ -64,7 +65,8 @@ def test_contract_M5_no_allowed_root_refuses_every_export_file(export):
     with opened_files() as opened:
         (row,) = rows_for([export.ref("photos/good.jpg")], export.settings(media_export_roots=()))
     assert row.status == "export_root_not_allowed"
-    assert row.error == "export media are not read: no allowed export root (TGPIPE_MEDIA_EXPORT_ROOTS is empty)"
+    assert row.error == ("export media are not read: no allowed export root "
+                         "(TGPIPE_MEDIA_EXPORT_ROOTS is empty)")
     assert not [p for p in opened if "good.jpg" in p] and export.stored_files() == []
 
 
@@ -95,7 +97,7 @@ def test_an_export_anywhere_under_an_allowed_root_is_read(export, tmp_path):
     assert Path(settings.media_dir, row.sha256[:2], row.sha256[2:4], row.sha256).read_bytes() == JPEG
 
 
-# --------------------------------------------------------------------------- M6: regular files, caps, streaming
+# ------------------------------------------------------------------ M6: regular files, caps, streaming
 
 
 def test_contract_M6_a_fifo_is_refused_without_blocking(export):
@@ -248,7 +250,8 @@ def test_stored_bytes_count_each_new_blob_once(export):
 
 def test_start_up_warns_when_no_export_can_be_read(export, tmp_path):
     assert export_file.export_root_warnings(export.settings()) == []
-    assert "export media are refused" in export_file.export_root_warnings(export.settings(media_export_roots=()))[0]
+    (empty,) = export_file.export_root_warnings(export.settings(media_export_roots=()))
+    assert "export media are refused" in empty
     missing = tmp_path / "nowhere"
     assert export_file.export_root_warnings(export.settings(media_export_roots=[missing])) == [
         f"TGPIPE_MEDIA_EXPORT_ROOTS: {missing} is not a directory"]

@@ -48,7 +48,8 @@ def test_put_stream_hashes_and_writes_chunks_as_they_come(tmp_path):
     assert store.path_for(blob.sha256).read_bytes() == data
     again = store.put_stream(iter(chunks))
     assert (again.sha256, again.new) == (blob.sha256, False)
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [store.path_for(blob.sha256)]  # no temporary left
+    # no temporary file left
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [store.path_for(blob.sha256)]
 
 
 def test_a_stream_abandoned_midway_leaves_no_file(tmp_path):

@@ -1,4 +1,4 @@
-"""Media statuses of the hardened media service: ``export_root_not_allowed``, ``not_regular_file``, ``too_large``.
+"""Media statuses ``export_root_not_allowed``, ``not_regular_file``, ``too_large`` (hardened reads).
 
 * ``export_root_not_allowed``: the event's export root is not under any directory of
   ``TGPIPE_MEDIA_EXPORT_ROOTS``; nothing was opened.
