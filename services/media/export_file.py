@@ -43,6 +43,9 @@ from tgpipe.settings import Settings
 #: Bytes read at a time (and the most of a file ever held in memory).
 CHUNK_BYTES = 1024 * 1024
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+#: Kernel pseudo-filesystems: their "regular" files are made up as they are read (/proc/self/environ).
+_PSEUDO_MOUNTS = (Path("/proc"), Path("/sys"))
+_PSEUDO_REASON = "{!r} is on a kernel pseudo-filesystem (/proc, /sys); not read"
 _FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"))
 
@@ -96,6 +99,8 @@ def store_export_file(ref: MediaRef, root: Path, store: ContentStore, settings: 
         path = safe_resolve(root, ref.path or "")
     except UnsafePathError as exc:
         raise MediaRefused("outside_export_root", str(exc)) from None
+    if any(path.is_relative_to(mount) for mount in _PSEUDO_MOUNTS):
+        raise MediaRefused("not_regular_file", _PSEUDO_REASON.format(ref.path))
     fd = _open_regular(path, ref.path)
     if fd is None:
         return None
@@ -146,18 +151,17 @@ def _open_regular(path: Path, shown: str | None) -> int | None:
 
 def _require_regular(st: os.stat_result, shown: str | None) -> None:
     if not stat.S_ISREG(st.st_mode):
-        kind = next((name for test, name in _FILE_TYPES if test(st.st_mode)), "not a regular file")
+        kind = next((name for test, name in _FILE_TYPES if test(st.st_mode)), "of another type")
         raise MediaRefused("not_regular_file", f"{shown!r} is {kind}, not a regular file; not read")
     if st.st_dev in _pseudo_filesystems():
-        raise MediaRefused("not_regular_file",
-                           f"{shown!r} is on a kernel pseudo-filesystem (/proc, /sys); not read")
+        raise MediaRefused("not_regular_file", _PSEUDO_REASON.format(shown))
 
 
 @functools.cache
 def _pseudo_filesystems() -> frozenset[int]:
-    """Devices of ``/proc`` and ``/sys`` (where mounted)."""
+    """Devices of ``/proc`` and ``/sys`` (where mounted): the same file systems reached by another path."""
     devices = set()
-    for mount in ("/proc", "/sys"):
+    for mount in _PSEUDO_MOUNTS:
         try:
             devices.add(os.stat(mount).st_dev)
         except OSError:
