@@ -8,7 +8,6 @@ in one statement, then commit offsets (:func:`tgpipe.consume.consume_batch`).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 import asyncpg
@@ -16,7 +15,6 @@ from faststream.kafka import KafkaBroker
 
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
-from services.media.export_file import export_root_warnings
 from services.media.fetch import fetch_rows, unread_rows
 from services.media.pending import pending_events
 from services.media.persist import existing_messages, upsert_media
@@ -26,7 +24,6 @@ from tgpipe.consume import subscribe_batches
 from tgpipe.metrics import DB_TRANSACTION, observe_media
 from tgpipe.settings import Settings
 
-log = logging.getLogger(__name__)
 ProcessedHook = Callable[[list[MessageCommitted]], None]
 
 
@@ -45,8 +42,6 @@ def register_media(
         telegram: the Telegram client for ``source="telegram"`` photos; ``None`` (no session
             configured) records them as ``no_telegram_client``.
     """
-    for warning in export_root_warnings(settings):
-        log.warning(warning)
     store = ContentStore(settings.media_dir)
     telegram_photos = TelegramPhotos(telegram, store, settings, pool)
 

@@ -62,15 +62,6 @@ class MediaRefused(Exception):
         self.status, self.reason = status, reason
 
 
-def export_root_warnings(settings: Settings) -> list[str]:
-    """What an operator should hear at start-up about ``media_export_roots`` (empty, or not folders)."""
-    if not settings.media_export_roots:
-        return ["TGPIPE_MEDIA_EXPORT_ROOTS is empty: export media are refused (export_root_not_allowed), "
-                "never read; set it to the folder(s) holding the exports"]
-    return [f"TGPIPE_MEDIA_EXPORT_ROOTS: {root} is not a directory" for root in settings.media_export_roots
-            if not root.is_dir()]
-
-
 def checked_export_root(ref: MediaRef, settings: Settings) -> Path:
     """The export root of ``ref``, resolved, when it lies inside an allowed root (check 1).
 

@@ -100,4 +100,8 @@ def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, settings
             break
     for i, error in unreadable.items():
         rows[i] = MediaRow(status="failed", error=str(error), attempts=attempts, **_row_base(*items[i]))
+    if refused := sum(row.status == "export_root_not_allowed" for row in rows.values()):
+        log.warning("%d export media item(s) refused, nothing opened: their export root is not under "
+                    "TGPIPE_MEDIA_EXPORT_ROOTS (%s)", refused,
+                    ", ".join(map(str, settings.media_export_roots)) or "empty: no export is read")
     return [rows[i] for i in range(len(items))]

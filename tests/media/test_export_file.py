@@ -60,13 +60,15 @@ def test_contract_M5_export_root_outside_the_allowed_roots_is_never_opened(expor
     assert "root:" not in caplog.text
 
 
-def test_contract_M5_no_allowed_root_refuses_every_export_file(export):
+def test_contract_M5_no_allowed_root_refuses_every_export_file(export, caplog):
     assert Settings().media_export_roots == ()  # the default: nothing is read from exports
     with opened_files() as opened:
         (row,) = rows_for([export.ref("photos/good.jpg")], export.settings(media_export_roots=()))
     assert row.status == "export_root_not_allowed"
     assert row.error == ("export media are not read: no allowed export root "
                          "(TGPIPE_MEDIA_EXPORT_ROOTS is empty)")
+    assert caplog.messages == ["1 export media item(s) refused, nothing opened: their export root is not "
+                               "under TGPIPE_MEDIA_EXPORT_ROOTS (empty: no export is read)"]
     assert not [p for p in opened if "good.jpg" in p] and export.stored_files() == []
 
 
@@ -247,11 +249,3 @@ def test_stored_bytes_count_each_new_blob_once(export):
     observe_media(rows_for(refs, export.settings()))  # stored again (a replay): nothing new is written
     assert _stored_bytes() - before == len(JPEG)
 
-
-def test_start_up_warns_when_no_export_can_be_read(export, tmp_path):
-    assert export_file.export_root_warnings(export.settings()) == []
-    (empty,) = export_file.export_root_warnings(export.settings(media_export_roots=()))
-    assert "export media are refused" in empty
-    missing = tmp_path / "nowhere"
-    assert export_file.export_root_warnings(export.settings(media_export_roots=[missing])) == [
-        f"TGPIPE_MEDIA_EXPORT_ROOTS: {missing} is not a directory"]
