@@ -131,7 +131,10 @@ class Settings(BaseSettings):
     @field_validator("media_export_roots")
     @classmethod
     def _resolve_roots(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
-        return tuple(dict.fromkeys(root.expanduser().resolve() for root in value))
+        roots = tuple(dict.fromkeys(root.expanduser().resolve() for root in value))
+        if Path("/") in roots:
+            raise ValueError("/ would allow every file of the host: name the folder(s) holding the exports")
+        return roots
 
     @field_validator("home", "media_root", "telegram_session_file", "readiness_file")
     @classmethod

@@ -28,7 +28,8 @@ async def test_contract_M5_records_from_another_producer_leave_no_trace_in_the_d
                                                                                                  tmp_path):
     layout = MediaLayout.create(tmp_path / "corpus")
     settings = settings.model_copy(update={
-        "media_export_roots": (layout.allowed.resolve(),), "media_download_kinds": frozenset({"photo", "document"}),
+        "media_export_roots": (layout.allowed.resolve(),),
+        "media_download_kinds": frozenset({"photo", "document"}),
         "log_format": "json", "log_level": "DEBUG"})
     records = []
     for i, case in enumerate(MEDIA_CASES):
@@ -55,7 +56,8 @@ async def test_contract_M5_records_from_another_producer_leave_no_trace_in_the_d
     rows = {(r["channel_id"], r["message_id"]): r for r in await db.fetch("SELECT * FROM media")}
     for i, case in enumerate(MEDIA_CASES):
         bad, good = rows[CHAT_BASE + i, 1], rows[CHAT_BASE + i, 2]
-        assert (case.id, bad["status"], bad["size_bytes"], bad["sha256"]) == (case.id, case.status, None, None)
+        assert (case.id, bad["status"]) == (case.id, case.status)
+        assert (bad["size_bytes"], bad["sha256"]) == (None, None)
         assert good["status"] == "stored"
     table = "\n".join(r[0] for r in await db.fetch("SELECT m::text FROM media m"))
     passwd = Path("/etc/passwd").read_text().splitlines()[0]

@@ -22,7 +22,7 @@ import pytest
 from services.media import export_file
 from tests.media.support import JPEG, Export, opened_files, rows_for
 from tgpipe.metrics import REGISTRY, observe_media
-from tgpipe.settings import Settings
+from tgpipe.settings import MEDIA_MAX_BYTES_DEFAULT, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE = [("/etc", "passwd"), ("/root", ".bashrc"), ("/etc", "shadow")]
@@ -249,3 +249,19 @@ def test_stored_bytes_count_each_new_blob_once(export):
     observe_media(rows_for(refs, export.settings()))  # stored again (a replay): nothing new is written
     assert _stored_bytes() - before == len(JPEG)
 
+
+
+def test_the_allowed_roots_are_resolved_and_never_the_whole_host(tmp_path, monkeypatch):
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "exports")
+    both = [str(tmp_path / "link"), str(tmp_path / "exports")]
+    monkeypatch.setenv("TGPIPE_MEDIA_EXPORT_ROOTS", json.dumps(both))
+    assert Settings().media_export_roots == ((tmp_path / "exports").resolve(),)
+    for everything in ("/", "/etc/.."):
+        monkeypatch.setenv("TGPIPE_MEDIA_EXPORT_ROOTS", json.dumps([everything]))
+        with pytest.raises(ValueError, match="would allow every file of the host"):
+            Settings()
+    monkeypatch.setenv("TGPIPE_MEDIA_MAX_BYTES", '{"document": 1000}')
+    monkeypatch.delenv("TGPIPE_MEDIA_EXPORT_ROOTS")
+    assert Settings().media_max_bytes == {**MEDIA_MAX_BYTES_DEFAULT, "document": 1000}
+    assert (MEDIA_MAX_BYTES_DEFAULT["photo"], MEDIA_MAX_BYTES_DEFAULT["video_file"]) == (10 << 20, 4 << 30)
