@@ -417,6 +417,8 @@ class Run:
             "writer_group": f"bench-{self.tag}-{name}-writer",
             "media_group": f"bench-{self.tag}-{name}-media",
             "media_root": self.run_dir / f"media-{name}",
+            # the media service reads the exports the workload comes from (as `archive` allows its export)
+            "media_export_roots": (*self.settings.media_export_roots, self.options.data_dir.resolve()),
         }
         if self.options.batch_size:
             update["writer_batch_max_records"] = self.options.batch_size

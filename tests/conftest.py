@@ -12,7 +12,8 @@ Session parts, each chosen once per session:
 
 Per test: ``database_url`` (a fresh database copied from the template), ``settings`` (that
 database, unique topics created on the broker and deleted after, unique consumer groups,
-``home`` in ``tmp_path``) and ``db`` (an asyncpg pool on that database).
+``home`` in ``tmp_path``, export media read only under ``tmp_path`` and the shared exports) and
+``db`` (an asyncpg pool on that database).
 
 Environment: every ``TGPIPE_*`` variable of the developer's shell is read once when this file is
 imported and then removed from ``os.environ``, so a ``Settings()`` built in a test (or a
@@ -300,13 +301,15 @@ async def settings(database_url: str, kafka: KafkaEndpoint, tmp_path: Path) -> A
 async def topic_settings(database_url: str, kafka: KafkaEndpoint, home: Path, *,
                          partitions: int = 3) -> AsyncIterator[Settings]:
     """Settings on ``database_url`` with new topics (``partitions`` each, created now, deleted on
-    exit) and consumer groups of their own, ``home``, and ``media_root=home/"media"``."""
+    exit) and consumer groups of their own, ``home``, ``media_root=home/"media"``, and
+    ``media_export_roots`` ``home`` and the shared exports (``SHARED_DATA``)."""
     tag = uuid.uuid4().hex[:12]
     settings = Settings(
         database_url=database_url,
         kafka_bootstrap_servers=kafka.bootstrap_servers,
         home=home,
         media_root=home / "media",
+        media_export_roots=(home, SHARED_DATA),  # the media service reads the test's own exports
         topic_messages=f"t{tag}.messages",
         topic_committed=f"t{tag}.committed",
         topic_dead_letter=f"t{tag}.dead-letter",

@@ -24,8 +24,8 @@ from tgpipe.cli import app
 def _env(settings) -> dict[str, str]:
     """The TGPIPE_* variables that reproduce ``settings`` (how a deployed service is configured)."""
     env = {}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"TGPIPE_{name.upper()}"] = json.dumps(sorted(value)) if isinstance(value, frozenset) else str(value)
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        env[f"TGPIPE_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
     return env
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -188,9 +189,12 @@ def test_service_command_is_a_real_cli_command(services: dict, name: str):
 
 def test_shared_environment_names_settings_fields_and_parses(services: dict, monkeypatch):
     env = {"POSTGRES_PASSWORD": "secret"}
-    for name in TGPIPE_SERVICES - {"collector-telegram"}:
+    for name in TGPIPE_SERVICES - {"collector-telegram", "media"}:
         variables = services[name]["environment"]
         assert variables == services["writer"]["environment"], f"{name}: not the shared x-tgpipe-env"
+    media = services["media"]["environment"]  # the shared environment and its own export roots
+    shared = {k: v for k, v in media.items() if k != "TGPIPE_MEDIA_EXPORT_ROOTS"}
+    assert shared == services["writer"]["environment"]
     telegram = services["collector-telegram"]["environment"]
     assert telegram.items() >= services["writer"]["environment"].items()
     assert all(key.startswith("TGPIPE_TELEGRAM_") for key in set(telegram) - set(services["writer"]["environment"]))
@@ -389,3 +393,13 @@ def test_telegram_collector_runs_under_its_profile_with_a_session_from_the_envir
     assert env["TGPIPE_TELEGRAM_SESSION"] == "${TGPIPE_TELEGRAM_COLLECTOR_SESSION:-}"  # never a literal
     assert set(collector["depends_on"]) == HEALTH_CHECKED | ONE_SHOT  # it reads the database cursor
     assert collector["restart"] == "unless-stopped"
+
+
+def test_the_media_service_reads_exports_only_under_the_exports_mount(services: dict, monkeypatch):
+    media = services["media"]
+    mount = "${TGPIPE_EXPORTS_DIR:-./exports}:/exports:ro"
+    assert mount in media["volumes"]
+    roots = media["environment"]["TGPIPE_MEDIA_EXPORT_ROOTS"]
+    assert json.loads(roots) == [mount.split(":")[-2]]  # the mount point, nothing wider
+    monkeypatch.setenv("TGPIPE_MEDIA_EXPORT_ROOTS", roots)
+    assert Settings().media_export_roots == (Path("/exports"),)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tgpipe.errors import UnsafePathError
-from tgpipe.paths import safe_resolve
+from tgpipe.paths import allowed_export_root, safe_resolve
 
 
 @pytest.fixture
@@ -69,3 +69,36 @@ def test_a_symlink_loop_is_refused(root: Path) -> None:
     (root / "loop2").symlink_to(root / "loop1")
     with pytest.raises(UnsafePathError):
         safe_resolve(root, "loop1/x.jpg")
+
+
+# --------------------------------------------------------------------------- allowed export roots
+
+
+def test_an_export_root_inside_an_allowed_root_is_returned_resolved(root: Path, tmp_path: Path) -> None:
+    link = tmp_path / "root-link"
+    link.symlink_to(root)
+    assert allowed_export_root(str(link), [tmp_path.resolve()]) == root.resolve()
+    assert allowed_export_root(str(root), [root.resolve()]) == root.resolve()  # the allowed root itself
+
+
+@pytest.mark.parametrize("export_root", [None, "", "relative/export", "/etc", "/", "/tmp/x\x00y"])
+def test_empty_relative_foreign_or_nul_roots_are_not_allowed(tmp_path: Path, export_root) -> None:
+    assert allowed_export_root(export_root, [tmp_path.resolve()]) is None
+
+
+def test_a_sibling_sharing_the_prefix_is_not_inside(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports-evil").mkdir()
+    assert allowed_export_root(str(tmp_path / "exports-evil"), [(tmp_path / "exports").resolve()]) is None
+    assert allowed_export_root(str(tmp_path / "exports" / ".." / "exports-evil"),
+                               [(tmp_path / "exports").resolve()]) is None
+
+
+def test_a_symlink_out_of_an_allowed_root_is_resolved_and_refused(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "etc").symlink_to("/etc")
+    assert allowed_export_root(str(tmp_path / "exports" / "etc"), [(tmp_path / "exports").resolve()]) is None
+
+
+def test_nothing_is_allowed_without_allowed_roots(root: Path) -> None:
+    assert allowed_export_root(str(root), []) is None

@@ -130,7 +130,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     Args:
         settings: with ``database_url`` and ``kafka_bootstrap_servers`` set (the CLI fills them
             from the embedded default when unset).
-        export: the export folder (or its ``result.json``).
+        export: the export folder (or its ``result.json``); the media service run here reads
+            files of this export only (its ``media_export_roots`` is just this folder).
         stall_timeout: seconds without progress before giving up.
 
     Raises:
@@ -140,6 +141,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     started = time.monotonic()
     loaded = load_export(export, settings)
     reader, payloads = loaded.reader, loaded.payloads
+    # The media service run here reads this export's files and nothing else (TGPIPE_MEDIA_EXPORT_ROOTS).
+    settings = settings.model_copy(update={"media_export_roots": (reader.export_root.resolve(),)})
     database_url, _ = settings.require_external()
     await asyncio.to_thread(upgrade, database_url)
     await ensure_topics(settings)

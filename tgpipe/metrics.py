@@ -8,8 +8,10 @@ is here, in one registry (:data:`REGISTRY`) that :mod:`tgpipe.health` serves bes
 * ``tgpipe_batch_records{topic}``: records per consumed batch (histogram);
 * ``tgpipe_db_transaction_seconds{service}``: the writer's batch transaction, the media
   service's upsert (histogram);
-* ``tgpipe_media_items_total{status}`` and ``tgpipe_media_stored_bytes_total``: media rows
-  written by outcome (``stored``, ``missing``, ``failed``…), bytes of the ``stored`` ones;
+* ``tgpipe_media_items_total{status}``: media rows written by outcome (``stored``, ``missing``,
+  ``failed``…); ``tgpipe_media_stored_bytes_total``: bytes newly written to the content store
+  (counted by :class:`services.media.store.ContentStore` when a blob is created: a file shared by
+  several media rows, or stored again by a replay, counts once; refused files never count);
 * ``tgpipe_consumer_lag_records{group, topic, partition}``: high watermark minus position of
   each assigned partition, computed client-side at scrape time (:func:`refresh_lag`). On the
   local Tansu broker high watermarks are wrong, and so is this lag;
@@ -43,19 +45,17 @@ DB_TRANSACTION = Histogram("tgpipe_db_transaction_seconds", "Database transactio
                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 MEDIA_ITEMS = Counter("tgpipe_media_items", "Media rows written by the media service, by status.", ["status"],
                       registry=REGISTRY)
-MEDIA_STORED_BYTES = Counter("tgpipe_media_stored_bytes", "Bytes of the media rows written as stored.",
-                             registry=REGISTRY)
+MEDIA_STORED_BYTES = Counter("tgpipe_media_stored_bytes", "Bytes newly written to the media content store "
+                             "(a file already stored is not counted again).", registry=REGISTRY)
 CONSUMER_LAG = Gauge("tgpipe_consumer_lag_records", "High watermark minus position of each assigned partition "
                      "(client-side; wrong on Tansu, whose end offsets are wrong).",
                      ["group", "topic", "partition"], registry=REGISTRY)
 
 
 def observe_media(rows: Iterable[Any]) -> None:
-    """Count media rows (``MediaRow``) by status and the bytes of the stored ones."""
+    """Count media rows (``MediaRow``) by status (stored bytes are counted by the store)."""
     for row in rows:
         MEDIA_ITEMS.labels(row.status).inc()
-        if row.status == "stored":
-            MEDIA_STORED_BYTES.inc(row.size_bytes or 0)
 
 
 class Progress:

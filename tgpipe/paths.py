@@ -1,8 +1,9 @@
-"""Safe resolution of media paths found in a Telegram Desktop export."""
+"""Safe resolution of media paths found in a Telegram Desktop export, and of the export roots events name."""
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tgpipe.errors import UnsafePathError
@@ -45,3 +46,21 @@ def safe_resolve(root: Path, relative: str) -> Path:
         raise UnsafePathError(
             f"media path {relative!r} resolves to {resolved}, outside the export root {base}")
     return resolved
+
+
+def allowed_export_root(export_root: str | None, allowed: Iterable[Path]) -> Path | None:
+    """The export root an event names (``MediaRef.export_root``), resolved, if it lies inside one of
+    the ``allowed`` directories (``TGPIPE_MEDIA_EXPORT_ROOTS``, already resolved); else ``None``.
+
+    The root is resolved with ``Path.resolve(strict=False)`` (symlinks followed) before the check,
+    so a symlink inside an allowed directory that points elsewhere does not pass. Nothing is
+    opened. ``None`` also for an empty, relative or unresolvable root (NUL, symlink loop), and
+    always when ``allowed`` is empty.
+    """
+    if not export_root or "\x00" in export_root or not PurePosixPath(export_root).is_absolute():
+        return None
+    try:
+        resolved = Path(export_root).resolve(strict=False)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return resolved if any(resolved.is_relative_to(root) for root in allowed) else None

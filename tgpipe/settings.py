@@ -7,7 +7,7 @@ pydantic's error naming the variable, never later in a handler.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -16,6 +16,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MediaKind = Literal["photo", "video_file", "animation", "voice_message", "audio_file", "sticker", "document"]
+
+#: Default size caps of export media files, per kind (bytes). Telegram sends photos of at most
+#: 10 MB (its limit for an uploaded photo; Telegram Desktop exports the photo as Telegram
+#: recompressed it, usually far less), so 10 MiB for ``photo``; any other file may be up to 2 GB,
+#: or 4 GB with Telegram Premium, so 4 GiB for the other kinds (they are read only when
+#: ``media_download_kinds`` includes them). Nothing larger can be a Telegram file.
+MEDIA_MAX_BYTES_DEFAULT: dict[str, int] = {
+    kind: 10 * 1024**2 if kind == "photo" else 4 * 1024**3 for kind in get_args(MediaKind)}
 
 
 class Settings(BaseSettings):
@@ -81,6 +89,14 @@ class Settings(BaseSettings):
         default=None, description="Static group membership: a stable id per replica (unique within the group).")
 
     media_download_kinds: frozenset[MediaKind] = frozenset({"photo"})
+    media_export_roots: tuple[Path, ...] = Field(
+        default=(), description="Media service: the only directories whose exports it reads (JSON list); an "
+                                "event naming an export elsewhere gets `export_root_not_allowed`, nothing opened. "
+                                "Empty: export media are refused. `tgpipe archive --export P` allows just P.")
+    media_max_bytes: dict[MediaKind, PositiveInt] = Field(
+        default_factory=lambda: dict(MEDIA_MAX_BYTES_DEFAULT),
+        description="Media service: the largest export file read per media kind (bytes; JSON object, merged "
+                    "over the defaults); a larger one is `too_large`, never stored.")
     export_timezone: str = Field(
         default="UTC",
         description="IANA zone of an export's local `date` when `date_unixtime` is absent (2020-era exports).",
@@ -130,6 +146,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @field_validator("media_max_bytes")
+    @classmethod
+    def _over_defaults(cls, value: dict[str, int]) -> dict[str, int]:
+        return {**MEDIA_MAX_BYTES_DEFAULT, **value}
+
+    @field_validator("media_export_roots")
+    @classmethod
+    def _resolve_roots(cls, value: tuple[Path, ...]) -> tuple[Path, ...]:
+        roots = tuple(dict.fromkeys(root.expanduser().resolve() for root in value))
+        if Path("/") in roots:
+            raise ValueError("/ would allow every file of the host: name the folder(s) holding the exports")
+        return roots
 
     @field_validator("home", "media_root", "telegram_session_file", "readiness_file")
     @classmethod

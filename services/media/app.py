@@ -15,9 +15,9 @@ from faststream.kafka import KafkaBroker
 
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
-from services.media.fetch import fetch_rows
+from services.media.fetch import fetch_rows, unread_rows
 from services.media.pending import pending_events
-from services.media.persist import upsert_media
+from services.media.persist import existing_messages, upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
 from tgpipe.consume import subscribe_batches
@@ -48,8 +48,13 @@ def register_media(
     async def process(events: list[MessageCommitted]) -> None:
         async with pool().acquire() as conn:
             todo = await pending_events(conn, events)  # once per media item, never after stored
-        rows = await asyncio.to_thread(fetch_rows, todo, store, settings.media_download_kinds)
-        rows += await telegram_photos.rows(todo)
+            known = await existing_messages(conn, [_key(e) for e in todo])
+        # A committed event whose message is not in the database (forged, or for another database)
+        # reads and stores nothing: its row fails the foreign key, and the record is dead-lettered.
+        forged = [e for e in todo if _key(e) not in known]
+        todo = [e for e in todo if _key(e) in known]
+        rows = await asyncio.to_thread(fetch_rows, todo, store, settings)
+        rows += await telegram_photos.rows(todo) + unread_rows(forged)
         async with pool().acquire() as conn:
             with DB_TRANSACTION.labels("media").time():
                 await upsert_media(conn, rows)
@@ -59,3 +64,7 @@ def register_media(
 
     subscribe_batches(broker, settings, topic=settings.topic_committed, group=settings.media_group,
                       expected=MessageCommitted, process=process, name="store_media")
+
+
+def _key(event: MessageCommitted) -> tuple[int, int]:
+    return event.payload.channel_id, event.payload.message_id

@@ -9,14 +9,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 from schemas import MediaRef, MessageCommitted
+from services.media.export_file import MediaRefused, checked_export_root, store_export_file
 from services.media.persist import MediaRow
-from services.media.sniff import describe_non_image, image_format
 from services.media.store import ContentStore
-from tgpipe.errors import MediaReadError, UnsafePathError
-from tgpipe.paths import safe_resolve
+from tgpipe.errors import MediaReadError
+from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,30 +25,16 @@ READ_ATTEMPTS = 3
 READ_RETRY_WAIT_S = 0.2
 
 
-def read_export_file(ref: MediaRef) -> bytes | None:
-    """Bytes of an export media file, or ``None`` when the file is absent.
-
-    The path (export ``photo``/``file`` field) is resolved again under ``ref.export_root``.
-
-    Raises:
-        UnsafePathError: the path escapes the export root (it is not opened).
-        OSError: the file exists but cannot be read.
-    """
-    path = safe_resolve(Path(ref.export_root or ""), ref.path or "")
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError):
-        return None
-
-
 def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentStore,
-              download_kinds: Iterable[str]) -> MediaRow:
-    """Decide and produce the ``media`` row for one reference, storing the bytes when there are any.
+              settings: Settings) -> MediaRow:
+    """Decide and produce the ``media`` row for one reference, storing the file when it may be.
 
-    Statuses: ``stored`` (bytes in the store, ``sha256`` set), ``not_included`` (export placeholder),
-    ``outside_export_root`` (unsafe path, never read), ``missing`` (no such file), ``skipped``
-    (kind not in ``download_kinds``), ``not_image`` (a ``photo`` whose bytes are not an image:
-    not stored, ``error`` says what they look like).
+    Statuses: ``stored`` (bytes in the store, ``sha256`` and ``size_bytes`` set), ``not_included``
+    (export placeholder), ``missing`` (no such file), ``skipped`` (kind not in
+    ``media_download_kinds``; its ``size_bytes`` is the event's ``file_size``), and the refusals of
+    :mod:`services.media.export_file`: ``export_root_not_allowed``, ``outside_export_root``,
+    ``not_regular_file``, ``too_large``, ``not_image``, whose ``error`` names the check and which
+    carry nothing read from the file (``size_bytes`` is NULL).
 
     Raises:
         MediaReadError: the file exists but reading it failed (:func:`fetch_rows` retries it).
@@ -59,19 +44,16 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
     base = _row_base(channel_id, message_id, ref)
     if ref.unavailable:
         return MediaRow(status=ref.unavailable, **base)
-    if ref.kind not in download_kinds:
-        return MediaRow(status="skipped", size_bytes=ref.file_size, **base)
     try:
-        data = read_export_file(ref)
-    except UnsafePathError as exc:
-        return MediaRow(status="outside_export_root", error=str(exc), **base)
-    except OSError as exc:
-        raise MediaReadError(f"cannot read {ref.path!r}: {exc}") from exc
-    if data is None:
+        root = checked_export_root(ref, settings)  # before all else: an event naming /etc is flagged
+        if ref.kind not in settings.media_download_kinds:
+            return MediaRow(status="skipped", size_bytes=ref.file_size, **base)
+        blob = store_export_file(ref, root, store, settings)
+    except MediaRefused as exc:
+        return MediaRow(status=exc.status, error=exc.reason, **base)
+    if blob is None:
         return MediaRow(status="missing", size_bytes=ref.file_size, **base)
-    if ref.kind == "photo" and image_format(data) is None:
-        return MediaRow(status="not_image", size_bytes=len(data), error=describe_non_image(data), **base)
-    return MediaRow(status="stored", sha256=store.put(data), size_bytes=len(data), **base)
+    return MediaRow(status="stored", sha256=blob.sha256, size_bytes=blob.size, **base)
 
 
 def _row_base(channel_id: int, message_id: int, ref: MediaRef) -> dict[str, object]:
@@ -79,7 +61,16 @@ def _row_base(channel_id: int, message_id: int, ref: MediaRef) -> dict[str, obje
             "width": ref.width, "height": ref.height, "source_path": ref.path}
 
 
-def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, download_kinds: Iterable[str], *,
+def unread_rows(events: Iterable[MessageCommitted]) -> list[MediaRow]:
+    """Rows (``missing``, nothing read) for the references of committed events whose message is not
+    in the database: upserting them fails the foreign key, so such a record is dead-lettered and
+    leaves no file in the content store (contract M1)."""
+    return [MediaRow(status="missing", error="the message is not in the database: nothing read",
+                     **_row_base(e.payload.channel_id, e.payload.message_id, ref))
+            for e in events for ref in e.payload.media]
+
+
+def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, settings: Settings, *,
                attempts: int = READ_ATTEMPTS, wait_s: float = READ_RETRY_WAIT_S) -> list[MediaRow]:
     """All media rows for the export references of a batch of committed events (one per reference;
     ``source="telegram"`` references are :mod:`services.media.telegram`'s).
@@ -89,7 +80,6 @@ def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, download
     however many files fail); then its row is ``failed`` with the last error. A row's ``attempts``
     counts the reads it took.
     """
-    kinds = frozenset(download_kinds)
     items = [(e.payload.channel_id, e.payload.message_id, ref)
              for e in events for ref in e.payload.media if ref.source == "export"]
     rows: dict[int, MediaRow] = {}
@@ -103,11 +93,15 @@ def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, download
         todo, unreadable = list(unreadable) if attempt > 1 else range(len(items)), {}
         for i in todo:
             try:
-                rows[i] = dataclasses.replace(media_row(*items[i], store, kinds), attempts=attempt)
+                rows[i] = dataclasses.replace(media_row(*items[i], store, settings), attempts=attempt)
             except MediaReadError as exc:
                 unreadable[i] = exc
         if not unreadable:
             break
     for i, error in unreadable.items():
         rows[i] = MediaRow(status="failed", error=str(error), attempts=attempts, **_row_base(*items[i]))
+    if refused := sum(row.status == "export_root_not_allowed" for row in rows.values()):
+        log.warning("%d export media item(s) refused, nothing opened: their export root is not under "
+                    "TGPIPE_MEDIA_EXPORT_ROOTS (%s)", refused,
+                    ", ".join(map(str, settings.media_export_roots)) or "empty: no export is read")
     return [rows[i] for i in range(len(items))]

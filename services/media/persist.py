@@ -10,8 +10,8 @@ import asyncpg
 
 @dataclass(frozen=True, slots=True)
 class MediaRow:
-    """One row of ``media``; ``status`` is stored, missing, not_included, outside_export_root, skipped,
-    not_image, no_telegram_client or failed."""
+    """One row of ``media``; ``status`` is stored, missing, not_included, export_root_not_allowed,
+    outside_export_root, not_regular_file, too_large, skipped, not_image, no_telegram_client or failed."""
 
     channel_id: int
     message_id: int
@@ -56,3 +56,15 @@ async def upsert_media(conn: asyncpg.Connection, rows: Sequence[MediaRow]) -> No
     """
     if rows:
         await conn.execute(_UPSERT_MEDIA, *[list(col) for col in zip(*map(astuple, rows), strict=True)])
+
+
+_EXISTING = """
+SELECT channel_id, message_id FROM messages
+JOIN unnest($1::bigint[], $2::bigint[]) AS u (channel_id, message_id) USING (channel_id, message_id)
+"""
+
+
+async def existing_messages(conn: asyncpg.Connection,
+                            keys: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of ``keys`` (``(channel_id, message_id)``) have a row in ``messages``."""
+    return {tuple(r) for r in await conn.fetch(_EXISTING, [k[0] for k in keys], [k[1] for k in keys])}

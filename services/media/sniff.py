@@ -1,7 +1,9 @@
 """Tell image bytes from other bytes by their leading signature (no decoding, no dependency).
 
-Used for ``photo`` media only: a photo file that is not an image (an HTML error page, a PDF, an
-executable named ``.jpg``) is recorded as ``not_image`` and its bytes are not stored.
+Used for ``photo`` media only, on the first chunk read of the file (the media service reads in
+chunks of 1 MiB; every signature here lies in the first 512 bytes): a photo file that is not an
+image (an HTML error page, a PDF, an executable named ``.jpg``) is recorded as ``not_image`` and
+its bytes are not stored. The description of a non-image names a kind of file, never its bytes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def image_format(data: bytes) -> str | None:
 
 
 def describe_non_image(data: bytes) -> str:
-    """A short, human description of bytes that are not an image, for the media row's ``error``."""
+    """A short, human description of bytes that are not an image, for the media row's ``error``: the
+    kind of file when its signature is a known one, never any of its bytes (nor its size)."""
     if not data:
         return "the file is empty"
     for signature, name in _OTHER_SIGNATURES:
@@ -54,4 +57,4 @@ def describe_non_image(data: bytes) -> str:
         return "the file is an HTML page, not an image"
     if data[4:8] == b"ftyp":
         return "the file is an MP4/QuickTime video, not an image"
-    return f"the file is not an image (it starts with {data[:16]!r})"
+    return "the file is not an image (no known image signature)"

@@ -269,7 +269,7 @@ ENTRY_CASES = [
     entry("photo-pdf-named-jpg", photo("photos/doc.jpg"), "kept", media="not_image"),
     entry("photo-empty-file", photo("photos/empty.jpg"), "kept", media="not_image"),
     entry("photo-png-named-jpg-is-an-image", photo("photos/png.jpg"), "kept", media="stored"),
-    entry("photo-is-a-folder", photo("photos/folder.jpg"), "kept", media="missing"),
+    entry("photo-is-a-folder", photo("photos/folder.jpg"), "kept", media="not_regular_file"),
     entry("photo-missing-file", photo("photos/nowhere.jpg"), "kept", media="missing"),
     # whole chats of a full-account export
     EntryCase("chat-id-not-an-integer", lambda _: [], "chat_skipped",

@@ -53,12 +53,12 @@ def media_reads(monkeypatch: pytest.MonkeyPatch) -> Counter:
     """How often the in-process media service read each export file (``{relative path: reads}``)."""
     reads: Counter = Counter()
     lock = threading.Lock()
-    original = fetch.read_export_file
+    original = fetch.store_export_file
 
-    def counting(ref: MediaRef) -> bytes | None:
+    def counting(ref: MediaRef, *args):
         with lock:
             reads[ref.path] += 1
-        return original(ref)
+        return original(ref, *args)
 
-    monkeypatch.setattr(fetch, "read_export_file", counting)
+    monkeypatch.setattr(fetch, "store_export_file", counting)
     return reads

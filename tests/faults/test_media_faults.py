@@ -19,6 +19,7 @@ from tests.factories import message_event
 from tests.faults.checker import peek
 from tests.faults.harness import collector, committed_count, eventually, keys_of, publish, run_until
 from tgpipe.archive import running_services
+from tgpipe.errors import MediaReadError
 from tgpipe.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults
@@ -56,6 +57,7 @@ async def test_contract_M1_no_media_row_without_its_message(fault_settings, db, 
     assert sorted(dict(r.headers)["tgpipe-error-class"].decode() for r in dead) == [
         "EventSchemaError", "ForeignKeyViolationError"]
     assert await _media_rows(db) == {}
+    assert [p for p in settings.media_dir.rglob("*") if p.is_file()] == []  # not read: no orphan blob
 
 
 async def test_contract_M2_repeated_committed_events_fetch_each_item_once(
@@ -93,15 +95,16 @@ async def test_contract_M3_read_failures_retried_then_recorded_failed_with_attem
     payloads.append(message_event(100, 6, media=[MediaRef(kind="photo", export_root=str(export),
                                                            path="not-a-dir/6.jpg")]).payload)  # ENOTDIR, always
     flaky = {"photos/3.jpg": 2}  # EIO on the first two reads (a flaky disk or network mount)
-    original = fetch.read_export_file
+    original = fetch.store_export_file
 
-    def read(ref: MediaRef) -> bytes | None:
+    def read(ref: MediaRef, *args):
         if flaky.get(ref.path):
             flaky[ref.path] -= 1
-            raise OSError(errno.EIO, "Input/output error", ref.path)
-        return original(ref)
+            error = OSError(errno.EIO, "Input/output error", ref.path)
+            raise MediaReadError(f"cannot read {ref.path!r}: {error}") from error  # as the reader says it
+        return original(ref, *args)
 
-    monkeypatch.setattr(fetch, "read_export_file", read)
+    monkeypatch.setattr(fetch, "store_export_file", read)
     await publish(settings, checker, payloads, source="m3")
     store = settings.media_dir
     seen_partial: list[str] = []

@@ -37,3 +37,28 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         store.put(b"never visible")
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_put_stream_hashes_and_writes_chunks_as_they_come(tmp_path):
+    store = ContentStore(tmp_path)
+    chunks = [b"\xff\xd8\xff", b"middle" * 1000, b"end"]
+    blob = store.put_stream(iter(chunks))
+    data = b"".join(chunks)
+    assert (blob.sha256, blob.size, blob.new) == (hashlib.sha256(data).hexdigest(), len(data), True)
+    assert store.path_for(blob.sha256).read_bytes() == data
+    again = store.put_stream(iter(chunks))
+    assert (again.sha256, again.new) == (blob.sha256, False)
+    # no temporary file left
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [store.path_for(blob.sha256)]
+
+
+def test_a_stream_abandoned_midway_leaves_no_file(tmp_path):
+    store = ContentStore(tmp_path)
+
+    def chunks():
+        yield b"first chunk, written to the temporary file"
+        raise OSError(5, "Input/output error")  # the source fails while being read
+
+    with pytest.raises(OSError, match="Input/output error"):
+        store.put_stream(chunks())
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
