@@ -1,25 +1,25 @@
 """Hostile media references from outside, against the deployed services.
 
-A plain aiokafka producer (not tgpipe's collector or broker wrapper) produces the media corpus's
-records to the messages topic while ``tgpipe writer`` and ``tgpipe media`` run as processes
+librdkafka (the C client, through confluent-kafka: not tgpipe's collector, not a Python Kafka
+client) produces the media corpus's records to the messages topic while ``tgpipe writer`` and ``tgpipe media`` run as processes
 configured only by ``TGPIPE_*`` variables (JSON logs at DEBUG level, the corpus's allowed root).
 Afterwards: every hostile reference has its refusal status, the chats' good photos are stored,
 and no trace of a refused file is in the database, in either service's output or in the content
-store. (``kcat``, librdkafka 2.0.2, cannot talk to the local Tansu broker: its ApiVersions
-exchange fails with "Read underflow", so no C client is used here.)
+store. (Debian's ``kcat`` links librdkafka 2.0.2, which cannot talk to the local Tansu broker: its
+ApiVersions exchange fails with "Read underflow"; the confluent-kafka wheel's librdkafka can.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
 
 from schemas import encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaLayout
 from tests.factories import message_event
-from tests.faults.harness import eventually, service_process
+from tests.faults.harness import eventually, produce_with_librdkafka, service_process
 
 CHAT_BASE = 9500
 
@@ -39,14 +39,8 @@ async def test_contract_M5_records_from_another_producer_leave_no_trace_in_the_d
             records.append((event.key, encode_event(event)))
     async with service_process(settings, tmp_path / "writer.log") as writer, \
             service_process(settings, tmp_path / "media.log", command="media") as media:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-        await producer.start()
-        try:
-            for key, value in records:
-                await producer.send(settings.topic_messages, value, key=key)
-            await producer.flush()
-        finally:
-            await producer.stop()
+        await asyncio.to_thread(produce_with_librdkafka, settings.kafka_bootstrap_servers, settings.topic_messages,
+                                records)
 
         async def all_media_rows() -> bool:
             return await db.fetchval("SELECT count(*) FROM media") == len(records)

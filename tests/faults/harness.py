@@ -202,6 +202,21 @@ class TcpProxy:
         writer.transport.abort()
 
 
+def produce_with_librdkafka(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce ``(key, value)`` records in order with librdkafka (murmur2 partitioner, as documented),
+    waiting for every delivery report; fails on any delivery error."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
+                         "enable.idempotence": False, "max.in.flight.requests.per.connection": 1})
+    failures: list[object] = []
+    for key, value in records:
+        producer.produce(topic, key=key, value=value, headers={"content-type": b"application/json"},
+                         on_delivery=lambda error, _msg: failures.append(error) if error else None)
+    assert producer.flush(60) == 0, "librdkafka did not deliver every record within 60 s"
+    assert not failures, failures
+
+
 async def committed_offsets(settings: Settings, group: str, topic: str) -> dict[int, int | None]:
     """``{partition: committed offset}`` of ``group`` on ``topic``, read without joining the group."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,

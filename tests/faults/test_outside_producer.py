@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import eventually, service_process
+from tests.faults.harness import eventually, produce_with_librdkafka, service_process
 from tgpipe.db import create_pool
 from tgpipe.dlq import read_dead_letters
 from tgpipe.settings import Settings
@@ -61,21 +61,6 @@ def _upserted(message_id: int, media: list[dict]) -> bytes:
 
 def _ref(kind: str, export_root: str | Path, path: str) -> dict:
     return {"kind": kind, "source": "export", "export_root": str(export_root), "path": path}
-
-
-def _librdkafka_produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    """Produce ``(key, value)`` records in order with librdkafka (murmur2 partitioner, as documented),
-    waiting for every delivery report; fails on any delivery error."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
-                         "enable.idempotence": False, "max.in.flight.requests.per.connection": 1})
-    failures: list[object] = []
-    for key, value in records:
-        producer.produce(topic, key=key, value=value, headers={"content-type": b"application/json"},
-                         on_delivery=lambda error, _msg: failures.append(error) if error else None)
-    assert producer.flush(60) == 0, "librdkafka did not deliver every record within 60 s"
-    assert not failures, failures
 
 
 def _secret_lines() -> dict[str, str]:
@@ -110,7 +95,7 @@ async def test_hostile_records_from_an_outside_producer_leave_no_trace(
 
     async with service_process(settings, tmp_path / "writer.log", "writer", extra_env=env) as writer, \
             service_process(settings, tmp_path / "media.log", "media", extra_env=env) as media:
-        await asyncio.to_thread(_librdkafka_produce, settings.kafka_bootstrap_servers, settings.topic_messages,
+        await asyncio.to_thread(produce_with_librdkafka, settings.kafka_bootstrap_servers, settings.topic_messages,
                                 [(str(CHAT).encode(), value) for value in records])
         pool = await create_pool(settings.database_url)
         try:
