@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 
 from aiokafka import AIOKafkaConsumer
@@ -63,17 +64,25 @@ async def test_poison_records_are_dead_lettered_and_good_ones_persisted(settings
         assert headers["tgpipe-error-message"]
 
 
-async def test_contract_E6_setup_fault_is_retried_not_dead_lettered(settings, db):
+async def test_contract_E6_setup_fault_is_retried_not_dead_lettered(settings, db, caplog):
     # 42P01 undefined table is permanent for PostgreSQL but not the records' fault: dead-lettering
     # would drain a healthy topic. The batch must wait, then land once the table is back.
     async with db.acquire() as conn:
         await conn.execute("ALTER TABLE messages RENAME TO messages_away")
+    caplog.set_level(logging.WARNING, "tgpipe.consume")
+
+    def retries() -> int:
+        return sum(r.getMessage().startswith("retrying") and "UndefinedTableError" in r.getMessage()
+                   for r in caplog.records)
+
     tracker = ProgressTracker()
     async with running_services(settings, tracker, media=False) as collector:
         for i in (1, 2):
             await collector.publish(encode_event(message_event(42, i, text=f"m{i}")),
                                     topic=settings.topic_messages, key=b"42")
-        await asyncio.sleep(3)  # several retries with backoff
+        async with asyncio.timeout(60):  # several retries with backoff
+            while retries() < 3:
+                await asyncio.sleep(0.05)
         assert tracker.committed == set()
         async with db.acquire() as conn:
             await conn.execute("ALTER TABLE messages_away RENAME TO messages")
