@@ -2,6 +2,7 @@
 
 from schemas.events import (
     SCHEMA_VERSION,
+    TELEGRAM_MAX_TEXT_CHARS,
     ChannelPayload,
     CommittedPayload,
     DeletedPayload,
@@ -14,10 +15,11 @@ from schemas.events import (
     SenderPayload,
     decode_event,
     encode_event,
+    text_length_problem,
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "ChannelPayload", "CommittedPayload", "DeletedPayload", "MediaRef", "MessageCommitted",
-    "MessageDeleted", "MessagePayload",
-    "MessageUpserted", "MessageUpsertedPayload", "SenderPayload", "decode_event", "encode_event",
+    "SCHEMA_VERSION", "TELEGRAM_MAX_TEXT_CHARS", "ChannelPayload", "CommittedPayload", "DeletedPayload",
+    "MediaRef", "MessageCommitted", "MessageDeleted", "MessagePayload", "MessageUpserted",
+    "MessageUpsertedPayload", "SenderPayload", "decode_event", "encode_event", "text_length_problem",
 ]

@@ -26,7 +26,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo,
+    field_validator,
+)
 
 from tgpipe.errors import EventSchemaError, UndecodableEventError
 
@@ -41,6 +44,9 @@ MediaStatusHint = Literal["not_included", "outside_export_root"]
 # fails the schema (dead letter, or a reported export entry), never a database transaction.
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+#: Telegram's longest message text, in characters; captions are shorter (1,024, or 2,048 with
+#: Premium). The default of ``TGPIPE_MAX_TEXT_CHARS``, passed to :func:`decode_event`.
+TELEGRAM_MAX_TEXT_CHARS = 4096
 
 
 class _Model(BaseModel):
@@ -117,13 +123,42 @@ class MessagePayload(_Model):
     media_kind: str | None = None
     raw: dict[str, Any]
 
+    @field_validator("text")
+    @classmethod
+    def _text_within_limit(cls, text: str, info: ValidationInfo) -> str:
+        problem = text_length_problem(text, (info.context or {}).get("max_text_chars"))
+        if problem:
+            raise ValueError(problem)
+        return text
+
+
+def text_length_problem(text: str, max_chars: int | None) -> str | None:
+    """Why ``text`` is refused: longer than ``max_chars`` characters (code points); ``None`` when it
+    is not, or when there is no limit (``max_chars`` is ``None``)."""
+    if max_chars is None or len(text) <= max_chars:
+        return None
+    return f"text is {len(text):,} characters long, over the limit of {max_chars:,}"
+
+
+def _distinct_kinds(media: list[MediaRef]) -> list[MediaRef]:
+    """A message has at most one media item per kind (the media table's key is ``(channel_id,
+    message_id, kind)``): a list naming a kind twice is refused, never half-stored."""
+    kinds = [ref.kind for ref in media]
+    if twice := sorted({kind for kind in kinds if kinds.count(kind) > 1}):
+        raise ValueError(f"media kind {', '.join(map(repr, twice))} listed more than once "
+                         "(a message has one media item per kind)")
+    return media
+
+
+MediaList = Annotated[list[MediaRef], AfterValidator(_distinct_kinds)]
+
 
 class MessageUpsertedPayload(_Model):
     """A message with its parents, so one record is enough to write it parents-first."""
 
     channel: ChannelPayload
     message: MessagePayload
-    media: list[MediaRef] = Field(default_factory=list)
+    media: MediaList = Field(default_factory=list)
 
 
 class CommittedPayload(_Model):
@@ -132,7 +167,7 @@ class CommittedPayload(_Model):
     channel_id: Int64
     message_id: Int64
     causation_id: uuid.UUID = Field(description="event_id of the message.upserted event")
-    media: list[MediaRef] = Field(default_factory=list)
+    media: MediaList = Field(default_factory=list)
 
 
 class DeletedPayload(_Model):
@@ -199,16 +234,22 @@ Event = Annotated[MessageUpserted | MessageCommitted | MessageDeleted, Field(dis
 _EVENT = TypeAdapter(Event)
 
 
-def decode_event(data: bytes) -> MessageUpserted | MessageCommitted | MessageDeleted:
+def decode_event(data: bytes, *, max_text_chars: int | None = None
+                 ) -> MessageUpserted | MessageCommitted | MessageDeleted:
     """Decode one record value.
+
+    Args:
+        max_text_chars: the longest message ``text`` accepted, in characters (the consumers pass
+            ``TGPIPE_MAX_TEXT_CHARS``); ``None``: no limit.
 
     Raises:
         UndecodableEventError: ``data`` is not UTF-8 JSON.
         EventSchemaError: unknown ``type``, unsupported ``schema_version``, or a schema violation;
-            the message names the first problem and where it is.
+            the message names the first problem and where it is (a text over ``max_text_chars``,
+            a media kind listed twice included).
     """
     try:
-        return _EVENT.validate_json(data)
+        return _EVENT.validate_json(data, context={"max_text_chars": max_text_chars})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         kind, loc = first["type"], ".".join(str(p) for p in first["loc"])

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from schemas import encode_event
 from tests.factories import message_event
+from tests.faults.checker import peek
 from tests.test_cli import _env
 from tgpipe.archive import running_services
 from tgpipe.progress import ProgressTracker
@@ -91,6 +92,9 @@ async def test_contract_D1_dead_letters_listed_shown_and_replayed_after_the_fix(
         assert re.search(rf"chat 42 message 2  sent to {re.escape(settings.topic_messages)}\[\d\]@\d+",
                          replayed.output)
         await tracker.wait_until(lambda: (42, 2) in tracker.committed, stall_timeout=60)
+        sent_back = [r for r in await peek(settings, settings.topic_messages)
+                     if dict(r.headers).get("tgpipe-replayed-from") == check.where.encode()]
+        assert [dict(r.headers)["content-type"] for r in sent_back] == [b"application/json"]  # kept
 
         # Undecodable bytes cannot be fixed by a replay: dead-lettered again, saying it was a replay.
         again = await _cli(settings, "dlq", "replay", "--all", "--error-class", "UndecodableEventError")
@@ -100,8 +104,8 @@ async def test_contract_D1_dead_letters_listed_shown_and_replayed_after_the_fix(
             if len(letters_now) == 4:
                 break
         replays = [d for d in letters_now if d.header("tgpipe-replayed-from")]
-        assert [(d.value, d.header("tgpipe-replayed-from")) for d in replays] == [
-            (junk.value, junk.where)]
+        assert [(d.value, d.header("tgpipe-replayed-from"), d.header("content-type")) for d in replays] == [
+            (junk.value, junk.where, "application/octet-stream")]
         assert f"(replay of {junk.where})" in (await _cli(settings, "dlq", "list")).output
 
     async with db.acquire() as conn:

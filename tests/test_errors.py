@@ -1,5 +1,5 @@
-"""The one classifier (:func:`tgpipe.errors.is_transient`) on the drivers' real exceptions
-(contract line E5, docs/contract.md).
+"""The one classifier (:func:`tgpipe.errors.is_transient`, :func:`tgpipe.errors.is_record_error`)
+on the drivers' real exceptions (contract lines E5, E6, E7, docs/contract.md).
 
 PostgreSQL errors are raised by the test database itself: naturally where a statement can provoke
 them (foreign key, unique, NUL byte, terminated backend, closed connection, out-of-range argument),
@@ -11,23 +11,31 @@ cheaply (no broker listening), else they are aiokafka's own exception classes.
 from __future__ import annotations
 
 import asyncio
-import re
+import secrets
 import socket
-from pathlib import Path
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kafka_errors
 
+from schemas import decode_event, encode_event
+from services.writer import app as writer_app
+from tests.factories import message_event
+from tgpipe.archive import running_services
+from tgpipe.dlq import read_dead_letters
 from tgpipe.errors import (
+    AfterCommitError,
     ConfigurationError,
     EventError,
     EventSchemaError,
     ExportEntryError,
     UndecodableEventError,
+    is_record_error,
     is_transient,
 )
+from tgpipe.progress import ProgressTracker
+from tgpipe.readiness import Readiness, wait_for
 
 # SQLSTATE -> (asyncpg class it must map to, transient?)
 SERVER_ERRORS = {
@@ -168,11 +176,136 @@ def test_contract_E5_other_errors(error, transient):
     assert is_transient(error) is transient
 
 
-def test_contract_E5_one_classifier():
-    """No module but tgpipe/errors.py looks at SQLSTATEs or aiokafka's ``retriable`` flag."""
-    root = Path(__file__).resolve().parents[1]
-    inspecting = re.compile(r"\bsqlstate\b|\.retriable\b|\bdef is_transient\b")
-    offenders = [str(path.relative_to(root)) for package in ("tgpipe", "services", "schemas")
-                 for path in sorted((root / package).rglob("*.py"))
-                 if path != root / "tgpipe" / "errors.py" and inspecting.search(path.read_text())]
-    assert offenders == []
+async def _provoked(conn: asyncpg.Connection) -> dict[str, BaseException]:
+    """Errors one record's content causes, raised naturally by PostgreSQL (or asyncpg), by name."""
+    await conn.execute("CREATE TEMP TABLE kinds (kind text PRIMARY KEY, n integer NOT NULL)")
+    await conn.execute("INSERT INTO channels (channel_id, type) VALUES (1, 'channel')")
+    return {
+        # the same key twice in one upsert: a record listing one media kind twice
+        "21000": await _raise(conn, "INSERT INTO kinds VALUES ('photo', 1), ('photo', 2) "
+                                    "ON CONFLICT (kind) DO UPDATE SET n = excluded.n"),
+        "22021": await _raise(conn, "INSERT INTO kinds VALUES ($1, 1)", "a\x00b"),
+        "22003": await _raise(conn, "INSERT INTO kinds VALUES ('x', $1::bigint)", 2**40),
+        "23502": await _raise(conn, "INSERT INTO kinds VALUES ('y', NULL)"),
+        "23503": await _raise(conn, "INSERT INTO messages (channel_id, message_id, kind, date, raw, source_event_id)"
+                                    " VALUES (999, 1, 'message', now(), '{}', gen_random_uuid())"),
+        "23505": await _raise(conn, "INSERT INTO channels (channel_id, type) VALUES (1, 'channel')"),
+        # an index row over btree's limit (random text does not compress): a 3 KB media kind
+        "54000": await _raise(conn, "INSERT INTO kinds VALUES ($1, 1)", secrets.token_hex(3000)),
+        "client-side DataError": await _raise(conn, "SELECT $1::bigint", 2**63),
+    }
+
+
+async def _setup_faults(conn: asyncpg.Connection) -> dict[str, BaseException]:
+    """Errors of the service's own setup, raised naturally: never the record's fault."""
+    faults = {"42P01": await _raise(conn, "INSERT INTO no_such_table VALUES (1)")}
+    async with conn.transaction(readonly=True):
+        faults["25006"] = await _raise(conn, "CREATE TEMP TABLE nope (x int)")
+    await conn.execute("CREATE ROLE tgpipe_test_nobody_{0} NOLOGIN".format(conn.get_server_pid()))
+    try:
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL ROLE tgpipe_test_nobody_{conn.get_server_pid()}")
+            faults["42501"] = await _raise(conn, "INSERT INTO channels (channel_id, type) VALUES (2, 'channel')")
+    finally:
+        await conn.execute(f"DROP ROLE tgpipe_test_nobody_{conn.get_server_pid()}")
+    # statement shape, not a record: too many arguments for a function (54023)
+    faults["54023"] = await _raise(conn, f"SELECT concat({', '.join(['1'] * 101)})")
+    return faults
+
+
+async def test_contract_E6_record_errors_are_an_allow_list_of_sqlstates(db):
+    async with db.acquire() as conn:
+        record = await _provoked(conn)
+        setup = await _setup_faults(conn)
+    assert {name: getattr(exc, "sqlstate", None) for name, exc in record.items()} == {
+        name: "22000" if name == "client-side DataError" else name for name in record}
+    assert {name: is_record_error(exc) for name, exc in record.items()} == dict.fromkeys(record, True)
+    assert {name: exc.sqlstate for name, exc in setup.items()} == {name: name for name in setup}
+    assert {name: is_record_error(exc) for name, exc in setup.items()} == dict.fromkeys(setup, False)
+    assert not any(is_transient(exc) for exc in [*record.values(), *setup.values()])
+
+
+@pytest.mark.parametrize("error", [
+    AttributeError("'NoneType' object has no attribute 'channel_id'"),
+    TypeError("unsupported operand"),
+    NameError("name 'payload' is not defined"),
+    AssertionError(),
+    MemoryError(),
+    KeyError("media"),
+    IndexError("list index out of range"),
+    RecursionError("maximum recursion depth exceeded"),
+    ValueError("a bug, not a fault"),
+    RuntimeError("unexpected"),
+    NotImplementedError(),
+    AfterCommitError("after the commit: KafkaTimeoutError"),
+    ConfigurationError("unset"),
+    kafka_errors.TopicAuthorizationFailedError(),
+    kafka_errors.KafkaConnectionError("connection lost"),
+    OSError(104, "Connection reset by peer"),
+], ids=lambda e: type(e).__name__)
+def test_contract_E7_programming_errors_are_never_record_errors(error):
+    assert is_record_error(error) is False
+
+
+@pytest.mark.parametrize("error", [UndecodableEventError("not JSON"), EventSchemaError("invalid media"),
+                                   EventError("cannot apply")], ids=lambda e: type(e).__name__)
+def test_contract_E6_event_errors_are_record_errors(error):
+    assert is_record_error(error) is True
+
+
+async def test_contract_E5_one_classifier(settings, db, monkeypatch):
+    """The components that retry, give up or dead-letter decide by the classifier alone, on real
+    exceptions: the writer's batch loop dead-letters exactly the records whose error
+    ``is_record_error`` (raised by that record, every time), and retries the others until they go
+    away; start-up waiting (``wait_for``) retries exactly the ``is_transient`` ones."""
+    async with db.acquire() as conn:
+        record, setup = await _provoked(conn), await _setup_faults(conn)
+        deadlock = await _raise(conn, "DO $$ BEGIN RAISE EXCEPTION 'provoked' USING ERRCODE = '40P01'; END $$")
+    record_faults = list(record.values())  # the record's own: raised whenever it is written
+    passing_faults = [*setup.values(), deadlock, OSError(104, "Connection reset by peer"),
+                      AttributeError("a bug"), MemoryError(), AfterCommitError("after the commit")]
+    errors = dict(enumerate([*record_faults, *passing_faults], start=1))  # message id -> its error
+    last = len(errors) + 1  # a message without error, last on the partition: done after every other
+    raised: set[int] = set()
+    original = writer_app.write_batch
+
+    async def faulty(conn, events):
+        for event in events:
+            message_id = event.payload.message.message_id
+            if message_id in errors and (errors[message_id] in record_faults or message_id not in raised):
+                raised.add(message_id)
+                raise errors[message_id]
+        return await original(conn, events)
+
+    monkeypatch.setattr(writer_app, "write_batch", faulty)
+    tracker = ProgressTracker()
+    async with running_services(settings, tracker, media=False) as collector:
+        for message_id in [*errors, last]:  # one key: one partition, in this order
+            event = message_event(42, message_id)
+            await collector.publish(encode_event(event), topic=settings.topic_messages, key=event.key)
+        await tracker.wait_until(lambda: (42, last) in tracker.committed, stall_timeout=60)
+    dead = {decode_event(letter.value).payload.message.message_id
+            for letter in await read_dead_letters(settings, idle_s=1.0)}
+
+    assert dead == set(range(1, len(record_faults) + 1))
+    assert dead == {message_id for message_id, exc in errors.items() if is_record_error(exc)}
+    assert {key[1] for key in tracker.committed} == set(errors) - dead | {last}
+
+    async def retried(exc: BaseException) -> bool:
+        calls = []
+
+        async def step() -> str:
+            calls.append(1)
+            if len(calls) == 1:
+                raise exc
+            return "up"
+        try:
+            await wait_for("a fault", step, Readiness(), initial_s=0.001)
+        except type(exc):
+            return False
+        return True
+
+    outcomes = {message_id: await retried(exc) for message_id, exc in errors.items()}
+    assert outcomes == {message_id: is_transient(exc) for message_id, exc in errors.items()}
+    assert {m for m, again in outcomes.items() if again} == {
+        m for m, exc in errors.items() if exc is deadlock or isinstance(exc, OSError)}

@@ -26,6 +26,9 @@ MAX_EVENT_BYTES = MAX_RECORD_BYTES - 64 * 1024
 #: default is 50 MiB). It bounds the consumer's prefetch buffer; a record batch larger than it
 #: still arrives on its own (the broker always returns the first batch, KIP-74).
 FETCH_MAX_BYTES = 4 * 1024 * 1024
+#: ``content-type`` header of every record tgpipe publishes (FastStream would send an empty one
+#: for a ``bytes`` value).
+JSON_CONTENT_TYPE = "application/json"
 
 
 def _bootstrap(settings: Settings) -> str:
@@ -67,15 +70,17 @@ async def publish_event(broker: KafkaBroker, topic: str, event: MessageUpserted 
     """Send one tgpipe event to ``topic`` without waiting for the broker; return its ack future.
 
     The record: value ``encode_event(event)`` (or ``value``, when the caller encoded it already),
-    key ``event.key`` (the channel id, so a channel stays on one partition), and the event id as
-    FastStream's ``correlation_id`` header (FastStream would otherwise draw a random one).
+    key ``event.key`` (the channel id, so a channel stays on one partition), the event id as
+    FastStream's ``correlation_id`` header (FastStream would otherwise draw a random one), and
+    ``content-type: application/json``.
 
     Raises:
         aiokafka.errors.KafkaError: the send could not be queued; the returned future raises it
             when the broker refuses the record after the producer's retries.
     """
     return await broker.publish(encode_event(event) if value is None else value, topic=topic, key=event.key,
-                                no_confirm=True, correlation_id=str(event.event_id))
+                                no_confirm=True, correlation_id=str(event.event_id),
+                                headers={"content-type": JSON_CONTENT_TYPE})
 
 
 async def keep_raw(message: StreamMessage[Any]) -> Any:

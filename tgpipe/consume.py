@@ -11,8 +11,12 @@ For one polled batch of records it:
    processes each event alone, so only the bad one is dead-lettered;
 4. commits the consumer offsets only after all of that succeeded (``AckPolicy.MANUAL``).
 
-If retries run out, the batch is negatively acknowledged (the consumer seeks back to
-its first offsets) and nothing is committed, so it is redelivered.
+Only a record error (:func:`tgpipe.errors.is_record_error`: an allow-list) raised by a record
+processed alone dead-letters it. Any other error, a bug in our code included, is retried; if
+retries run out, the batch is negatively acknowledged (the consumer seeks back to its first
+offsets) and nothing is committed, so it is redelivered; meanwhile :data:`tgpipe.stall.STALLS`
+sees the partition's records held without a commit, and the service turns unready once that
+lasts ``TGPIPE_STALL_TIMEOUT_S``.
 
 A :class:`BatchGate` (the subscriber's rebalance listener) holds a rebalance of the group until
 the batch in flight has committed its offsets, so a replica joining or leaving makes no other
@@ -33,11 +37,12 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
-from tgpipe.broker import consumer_options, keep_raw
-from tgpipe.errors import EventError, EventSchemaError, is_record_error, is_transient
+from tgpipe.broker import JSON_CONTENT_TYPE, consumer_options, keep_raw
+from tgpipe.errors import EventError, EventSchemaError, UndecodableEventError, is_record_error, is_transient
 from tgpipe.logs import event_fields, record_fields
 from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
 from tgpipe.settings import Settings
+from tgpipe.stall import STALLS
 
 log = logging.getLogger(__name__)
 E = TypeVar("E")
@@ -46,6 +51,8 @@ DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error-class
 #: Longest a rebalance waits for the batch in flight (a batch stuck in transient retries must not
 #: hold the whole group; past this, its partitions may be processed again by their new owner).
 REBALANCE_WAIT_S = 30.0
+#: Longest ``tgpipe-error-message`` header, in characters (one line: whitespace runs become a space).
+ERROR_MESSAGE_CHARS = 1000
 
 
 class BatchGate(ConsumerRebalanceListener):
@@ -58,8 +65,8 @@ class BatchGate(ConsumerRebalanceListener):
     generation, so waiting there lets the batch commit first.
     """
 
-    def __init__(self, wait_s: float = REBALANCE_WAIT_S) -> None:
-        self.wait_s = wait_s
+    def __init__(self, group: str = "", wait_s: float = REBALANCE_WAIT_S) -> None:
+        self.group, self.wait_s = group, wait_s
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -73,6 +80,12 @@ class BatchGate(ConsumerRebalanceListener):
             self._idle.set()
 
     async def on_partitions_revoked(self, revoked) -> None:
+        try:
+            await self._finish_batch(revoked)
+        finally:
+            STALLS.revoked(self.group, revoked)  # their records in hand are the new owner's now
+
+    async def _finish_batch(self, revoked) -> None:
         if self._idle.is_set():
             return
         log.info("rebalance: finishing the batch in flight before giving up %d partition(s)", len(revoked))
@@ -90,27 +103,39 @@ async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerR
     """Publish ``record`` unchanged (value and key) to the dead-letter topic and await the broker's ack.
 
     Headers (``tgpipe-`` + :data:`DLQ_HEADERS`) carry the source topic, partition, offset, the
-    error's class name and its message; a record that ``tgpipe dlq replay`` sent back keeps its
-    ``tgpipe-replayed-from`` header, so a dead letter that failed again says so.
+    error's class name and its message (one line of at most :data:`ERROR_MESSAGE_CHARS`
+    characters); a record that ``tgpipe dlq replay`` sent back keeps its ``tgpipe-replayed-from``
+    header, so a dead letter that failed again says so. ``content-type`` is ``application/json``,
+    or ``application/octet-stream`` for a value that is not UTF-8 JSON.
     """
+    message = one_line(str(error), ERROR_MESSAGE_CHARS)
     headers = dict(zip(
         (f"tgpipe-{h}" for h in DLQ_HEADERS),
-        (record.topic, str(record.partition), str(record.offset), type(error).__name__, str(error)[:2000]),
+        (record.topic, str(record.partition), str(record.offset), type(error).__name__, message),
         strict=True,
     ))
     headers.update((k, v.decode("utf-8", "replace")) for k, v in record.headers or () if k == "tgpipe-replayed-from")
+    headers["content-type"] = ("application/octet-stream" if isinstance(error, UndecodableEventError)
+                               else JSON_CONTENT_TYPE)
     log.warning("dead-lettered %s[%s]@%s: %s: %s", record.topic, record.partition, record.offset,
-                type(error).__name__, error, extra={**record_fields(record), "error_class": type(error).__name__})
+                type(error).__name__, message, extra={**record_fields(record), "error_class": type(error).__name__})
     await broker.publish(record.value or b"", topic=settings.topic_dead_letter, key=record.key, headers=headers)
     DEAD_LETTERS.labels(record.topic, type(error).__name__).inc()
 
 
-def _decode(records: Sequence[ConsumerRecord], expected: type[E] | tuple[type, ...]
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (every run of whitespace, newlines included, becomes one space), cut to
+    ``limit`` characters with ``…`` at the end when longer."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+def _decode(records: Sequence[ConsumerRecord], expected: type[E] | tuple[type, ...], max_text_chars: int
             ) -> tuple[list[tuple[ConsumerRecord, E]], list[tuple[ConsumerRecord, EventError]]]:
     good, bad = [], []
     for record in records:
         try:
-            event = decode_event(record.value or b"")
+            event = decode_event(record.value or b"", max_text_chars=max_text_chars)
             if not isinstance(event, expected):
                 raise EventSchemaError(f"event type {event.type!r} does not belong on topic {record.topic}")
             good.append((record, event))
@@ -142,9 +167,11 @@ async def consume_batch(
     """
     records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
     topic = records[0].topic if records else ""
+    partitions = {(gate.group if gate else "", r.topic, r.partition) for r in records}
+    STALLS.received(partitions)
     with gate.batch() if gate else contextlib.nullcontext(), PROGRESS.batch(topic):
         try:  # nothing may raise outside this: the next batch's ack would commit past this one
-            good, bad = _decode(records, expected)
+            good, bad = _decode(records, expected, settings.max_text_chars)
             BATCH_RECORDS.labels(topic).observe(len(records))
             for record, error in bad:
                 await _retrying(settings, dead_letter, broker, settings, record, error)
@@ -154,6 +181,7 @@ async def consume_batch(
             await msg.nack()
             raise
         await msg.ack()
+    STALLS.committed(partitions)
     PROGRESS.processed(topic, {event.key.decode() for _, event in good})
     if log.isEnabledFor(logging.DEBUG):
         for _, event in good:
@@ -191,9 +219,10 @@ async def _retrying(settings: Settings, fn, *args) -> None:
     ):
         with attempt:
             if attempt.num > 1:
-                reason = ("a transient error" if is_transient(last[0])
-                          else f"{type(last[0]).__name__} (a fault of the service's setup, not the record's)")
-                log.warning("retrying %s (attempt %d) after %s", getattr(fn, "__name__", fn), attempt.num, reason)
+                kind = ("a transient error" if is_transient(last[0])
+                        else "not the record's fault: a fault of the service's setup or a bug")
+                log.warning("retrying %s (attempt %d) after %s: %s (%s)", getattr(fn, "__name__", fn), attempt.num,
+                            type(last[0]).__name__, one_line(str(last[0]), ERROR_MESSAGE_CHARS), kind)
             await fn(*args)
 
 
@@ -213,7 +242,7 @@ def subscribe_batches(
     (``keep_raw``), and a :class:`BatchGate` holding rebalances while a batch is in flight.
     ``name`` names the handler (FastStream's logs and the AsyncAPI document use it).
     """
-    gate = BatchGate()  # a rebalance waits for the batch in flight
+    gate = BatchGate(group)  # a rebalance waits for the batch in flight
 
     async def handler(msg: KafkaMessage) -> None:
         await consume_batch(msg, broker, settings, expected, process, gate=gate)

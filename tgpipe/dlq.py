@@ -10,7 +10,8 @@ End offsets are never used (the local broker reports them wrong), so a dead lett
 while a listing runs may or may not be in it.
 
 Replaying publishes each selected dead letter's value, with its original key, to its source
-topic, adding the header ``tgpipe-replayed-from`` (``<dead-letter topic>[<partition>]@<offset>``).
+topic, adding the header ``tgpipe-replayed-from`` (``<dead-letter topic>[<partition>]@<offset>``)
+and keeping its ``content-type``.
 The consumers are idempotent, so replaying a dead letter twice changes nothing more than once;
 a record that still fails is dead-lettered again (with that header kept, see
 :func:`tgpipe.consume.dead_letter`).
@@ -241,8 +242,8 @@ async def replay(settings: Settings, letters: Iterable[DeadLetter], *,
             elif broker is None:
                 results.append(Replayed(letter, sent_to=f"{topic} (dry run)"))
             else:
-                sent = await broker.publish(letter.value, topic=topic, key=letter.key,
-                                            headers={REPLAYED_FROM: letter.where})
+                sent = await broker.publish(letter.value, topic=topic, key=letter.key, headers={
+                    REPLAYED_FROM: letter.where, "content-type": letter.header("content-type") or ""})
                 results.append(Replayed(letter, sent_to=f"{sent.topic}[{sent.partition}]@{sent.offset}"))
     finally:
         if broker is not None:

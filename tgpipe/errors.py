@@ -4,10 +4,12 @@
 
     TgpipeError
     ├── ConfigurationError        invalid settings or missing parts; raised at start-up
+    ├── StartupTimeoutError       Kafka or PostgreSQL did not answer within TGPIPE_STARTUP_TIMEOUT_S
     ├── ExportError               a Telegram Desktop export cannot be read at all (file, layout)
     │   └── ExportEntryError      one message entry is malformed; reported with its id, the rest goes on
     ├── UnsafePathError           a media path escapes the export root; never read
     ├── MediaReadError            an export media file exists but cannot be read (retried, then `failed`)
+    ├── AfterCommitError          work after a committed transaction failed (never dead-lettered)
     └── EventError                a record on a topic cannot be applied (goes to the dead-letter topic)
         ├── UndecodableEventError bytes that are not JSON (or not UTF-8)
         └── EventSchemaError      JSON that is not a known event type/version or fails its schema
@@ -115,28 +117,38 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError | asyncio.TimeoutError | TimeoutError)
 
 
-# SQLSTATE classes one record's content can cause: 22 data exception (NUL in text, value out of
-# range), 23 integrity constraint violation, 54 program limit exceeded (a row too large).
-_RECORD_SQLSTATE_CLASSES = ("22", "23", "54")
+# SQLSTATEs one record's content can cause (an allow-list: anything else is not the record's fault):
+# class 21 cardinality violation (the same key twice in one statement: a record listing one media
+# item twice), class 22 data exception (NUL in text, a value out of range), class 23 integrity
+# constraint violation (foreign key, unique, check), and 54000 program limit exceeded (a value too
+# large for an index row or a tsvector). Not the rest of class 54: 54001 statement too complex,
+# 54011 too many columns and 54023 too many arguments come from the statement's shape, which is
+# our code's, not one record's.
+_RECORD_SQLSTATE_PREFIXES = ("21", "22", "23", "54000")
 
 
 def is_record_error(exc: BaseException) -> bool:
     """Tell whether ``exc`` was caused by one record's content, so that record belongs on the dead-letter topic.
 
-    Record errors: :class:`EventError`; PostgreSQL errors of SQLSTATE class 22, 23 or 54; asyncpg's
-    client-side ``DataError``; and any exception that is not a driver, broker, I/O or tgpipe error
-    (a record that trips a bug in mapping code). Everything else (transient errors, and faults of
-    the service's own setup such as 42P01 undefined table, 42501 insufficient privilege, 25006
-    read-only transaction, Kafka authorization errors, :class:`AfterCommitError`) is retried and
-    then redelivered, never dead-lettered: dead-lettering them would drain a healthy topic.
+    Decided from an allow-list: :class:`EventError` (undecodable bytes, a schema violation),
+    PostgreSQL errors of SQLSTATE class 21, 22 or 23 or SQLSTATE 54000, and asyncpg's client-side
+    ``DataError`` (an argument it cannot encode). The consumer dead-letters a record for such an
+    error only once the batch was split down to that record alone (:mod:`tgpipe.consume`).
+
+    Everything else is not: transient errors, faults of the service's own setup (42P01 undefined
+    table, 42501 insufficient privilege, 25006 read-only transaction, Kafka authorization errors),
+    :class:`AfterCommitError`, and programming errors (``AttributeError``, ``TypeError``,
+    ``KeyError``, ``AssertionError``, ``MemoryError``, ``RecursionError``…): a bug in our code
+    would otherwise drain a healthy topic into the dead-letter topic. They are retried, then the
+    batch is redelivered, and the partition stalls visibly (readiness fails) until it is fixed.
     """
     if isinstance(exc, EventError):
         return True
     if isinstance(exc, asyncpg.PostgresError):
-        return (getattr(exc, "sqlstate", None) or "")[:2] in _RECORD_SQLSTATE_CLASSES
-    if isinstance(exc, asyncpg.InterfaceError):
-        return isinstance(exc, ValueError)  # client-side DataError
-    return not isinstance(exc, TgpipeError | kafka_errors.KafkaError | OSError | asyncio.TimeoutError | TimeoutError)
+        return (getattr(exc, "sqlstate", None) or "").startswith(_RECORD_SQLSTATE_PREFIXES)
+    # asyncpg's client-side DataError is an InterfaceError and a ValueError; other InterfaceErrors
+    # are a closed connection or a closing pool.
+    return isinstance(exc, asyncpg.InterfaceError) and isinstance(exc, ValueError)
 
 
 class StartupTimeoutError(TgpipeError):

@@ -7,9 +7,10 @@ FastStream's own signal handling and graceful shutdown; no ASGI server is needed
 * ``GET /metrics``: Prometheus text format: FastStream's ``KafkaPrometheusMiddleware`` metrics
   (``tgpipe_messages_*``… prefix ``faststream_``) and tgpipe's (:mod:`tgpipe.metrics`); consumer
   lag is computed at each scrape.
-* ``GET /health/ready``: 200 when the service consumes (its readiness state is ``ready``), the
-  broker answers (``broker.ping``) and PostgreSQL answers ``SELECT 1``, each within 2 s; else
-  503. The JSON body gives the state and each check.
+* ``GET /health/ready``: 200 when the service consumes (its readiness state is ``ready``: not
+  ``stalled``, see :mod:`tgpipe.stall`), the broker answers (``broker.ping``) and PostgreSQL
+  answers ``SELECT 1``, each within 2 s; else 503. The JSON body gives the state (and what is
+  stalled, in ``detail``) and each check.
 * ``GET /health/live``: 200 unless a batch has been in flight for longer than
   ``TGPIPE_LIVENESS_BATCH_TIMEOUT_S`` (a stuck consumer) or the service stopped; else 503.
   Waiting for Kafka or PostgreSQL at start-up is live (a restart would not help).

@@ -1,9 +1,11 @@
 """Logging of the deployed services: text lines or one JSON object per line (``TGPIPE_LOG_FORMAT``).
 
 Log calls about one event pass its identity as ``extra=event_fields(event)`` (``event_id``,
-``channel_id``, ``message_id`` or ``message_ids``), about one record ``extra=record_fields(record)``
-(``topic``, ``partition``, ``offset`` and, as far as the value can be read, ``channel_id`` and
-``message_id``); the JSON format puts those fields at the top level of the object.
+``channel_id``, ``telegram_message_id`` or ``telegram_message_ids``), about one record
+``extra=record_fields(record)`` (``topic``, ``partition``, ``offset`` and, as far as the value can
+be read, ``channel_id`` and ``telegram_message_id``); the JSON format puts those fields at the top
+level of the object. ``message_id`` is FastStream's own message id, in FastStream's lines (the
+Telegram id is never called that).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 #: Attributes of a ``LogRecord`` that the JSON format copies when a log call set them (``extra``).
-FIELDS = ("event_id", "event_type", "channel_id", "message_id", "message_ids", "topic", "partition", "offset",
-          "error_class", "records")
+FIELDS = ("event_id", "event_type", "channel_id", "telegram_message_id", "telegram_message_ids", "message_id",
+          "topic", "partition", "offset", "error_class", "records")
 
 
 def event_fields(event: Any) -> dict[str, object]:
@@ -26,9 +28,9 @@ def event_fields(event: Any) -> dict[str, object]:
     fields: dict[str, object] = {"event_id": str(event.event_id), "event_type": event.type,
                                  "channel_id": getattr(message, "channel_id", None)}
     if (message_id := getattr(message, "message_id", None)) is not None:
-        fields["message_id"] = message_id
+        fields["telegram_message_id"] = message_id
     if (message_ids := getattr(message, "message_ids", None)) is not None:
-        fields["message_ids"] = list(message_ids)
+        fields["telegram_message_ids"] = list(message_ids)
     return fields
 
 
@@ -44,7 +46,7 @@ def record_fields(record: Any) -> dict[str, object]:
     if len(words) >= 4 and words[0] == "chat":
         fields["channel_id"] = _int(words[1])
         if words[2] == "message":
-            fields["message_id"] = _int(words[3])
+            fields["telegram_message_id"] = _int(words[3])
     return fields
 
 

@@ -17,7 +17,9 @@ is here, in one registry (:data:`REGISTRY`) that :mod:`tgpipe.health` serves bes
   local Tansu broker high watermarks are wrong, and so is this lag;
 * ``tgpipe_seconds_since_last_processed{topic, channel}``: per channel, since a batch holding a
   decodable event of it was last done (undecodable records, which name no channel, do not count);
-* ``tgpipe_batch_in_flight_seconds{topic}``: age of the oldest batch in flight (0 when idle).
+* ``tgpipe_batch_in_flight_seconds{topic}``: age of the oldest batch in flight (0 when idle);
+* ``tgpipe_uncommitted_seconds{group, topic, partition}`` and ``tgpipe_stalled_partitions``:
+  stall detection, kept by :mod:`tgpipe.stall` in this registry.
 
 The metrics are module-level (one process runs one service when deployed; ``tgpipe archive``
 and ``replay`` run several in one process and simply add up).

@@ -5,7 +5,9 @@ the step with capped exponential backoff while the error is transient
 (:func:`tgpipe.errors.is_transient`), logging one line per attempt that names what it waits for.
 
 :class:`Readiness` is the service's state for probes: ``starting`` → ``waiting`` (``detail``
-says for what and why) → ``ready`` (consuming) → ``stopping`` → ``stopped``. With
+says for what and why) → ``ready`` (consuming) → ``stopping`` → ``stopped``. A consumer that has
+held records for ``TGPIPE_STALL_TIMEOUT_S`` without committing their offsets is ``stalled`` (not
+ready; ``detail`` names the partitions) until it does (:mod:`tgpipe.stall`). With
 ``TGPIPE_READINESS_FILE`` set, every change is written there as JSON (``{"state", "detail",
 "pid", "since"}``, replaced atomically), so an exec probe can read it, e.g.
 ``grep -q '"state": "ready"' FILE``. A process killed outright leaves its last state behind:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,6 +19,7 @@ from tgpipe.errors import ConfigurationError, StartupTimeoutError
 from tgpipe.health import HealthServer
 from tgpipe.readiness import Readiness, wait_for
 from tgpipe.settings import Settings
+from tgpipe.stall import watch_stalls
 
 Register = Callable[[KafkaBroker, Settings, Callable], None]
 T = TypeVar("T")
@@ -69,6 +71,8 @@ def service_app(settings: Settings, client_id: str, register: Register,
     With ``settings.metrics_port`` set, the broker gets FastStream's ``KafkaPrometheusMiddleware``
     and the app serves ``/metrics``, ``/health/ready`` and ``/health/live`` on that port
     (:mod:`tgpipe.health`) from before it waits for Kafka until after the broker stopped.
+    While it consumes, :func:`tgpipe.stall.watch_stalls` turns readiness to ``stalled`` while a
+    partition's records are held for ``settings.stall_timeout_s`` without an offset commit.
 
     Args:
         readiness: the service's state for probes (:mod:`tgpipe.readiness`); default one that
@@ -85,6 +89,7 @@ def service_app(settings: Settings, client_id: str, register: Register,
     readiness = readiness or Readiness(settings.readiness_file)
     health = _health(settings, client_id, broker, pool, readiness) if settings.metrics_port else None
     register(broker, settings, pool.get)
+    watcher: list[asyncio.Task] = []
 
     async def kafka() -> None:
         await ensure_topics(settings)
@@ -100,6 +105,17 @@ def service_app(settings: Settings, client_id: str, register: Register,
             await stopped()  # FastStream runs no shutdown hook after a failed start-up
             raise
 
+    async def consuming() -> None:
+        readiness.set("ready")
+        watcher.append(asyncio.create_task(watch_stalls(readiness, settings.stall_timeout_s)))
+
+    async def stopping() -> None:
+        readiness.set("stopping")
+        for task in watcher:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def stopped() -> None:
         await pool.close()
         readiness.set("stopped")
@@ -110,8 +126,8 @@ def service_app(settings: Settings, client_id: str, register: Register,
     # on_shutdown hooks first), so a batch in flight at SIGTERM finishes with its database.
     # FastStream's own lines ("app started"…) go through the service's logging (text or JSON).
     return FastStream(broker, logger=logging.getLogger("tgpipe.faststream"),
-                      on_startup=[start], after_startup=[lambda: readiness.set("ready")],
-                      on_shutdown=[lambda: readiness.set("stopping")], after_shutdown=[stopped])
+                      on_startup=[start], after_startup=[consuming],
+                      on_shutdown=[stopping], after_shutdown=[stopped])
 
 
 async def _bounded(settings: Settings, what: str, step: Callable[[], Awaitable[T]], readiness: Readiness) -> T:

@@ -15,6 +15,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import TELEGRAM_MAX_TEXT_CHARS
+
 MediaKind = Literal["photo", "video_file", "animation", "voice_message", "audio_file", "sticker", "document"]
 
 #: Default size caps of export media files, per kind (bytes). Telegram sends photos of at most
@@ -81,6 +83,13 @@ class Settings(BaseSettings):
                                    "to answer before it exits 1 (0: without end).")
     liveness_batch_timeout_s: PositiveFloat = Field(
         default=600.0, description="A batch in flight for longer than this makes /health/live fail (stuck).")
+    stall_timeout_s: PositiveFloat = Field(
+        default=300.0, description="Writer/media service: a partition whose records are in hand but whose offset "
+                                   "has not been committed for this long is stalled: readiness fails.")
+    max_text_chars: PositiveInt = Field(
+        default=TELEGRAM_MAX_TEXT_CHARS, description="Longest message text or caption accepted, in characters "
+        "(Telegram's limit: 4,096; captions 1,024 or 2,048). Longer events are dead-lettered, and the collector "
+        "does not publish them.")
     log_format: Literal["text", "json"] = Field(
         default="text", description="Service logs: text lines, or one JSON object per line.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -207,13 +207,13 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
             action=entry.get("action"), reactions=entry.get("reactions"),
             media_kind=media[0].kind if media else None, raw=entry,
         )
+        payload = MessageUpsertedPayload(channel=channel, message=message, media=media)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ExportEntryError(message_id, f"invalid {where}: {first['msg']}") from None
     except ValueError as exc:
         raise ExportEntryError(message_id, str(exc)) from None
-    payload = MessageUpsertedPayload(channel=channel, message=message, media=media)
     return _Mapped(payload, local_date or local_edit, unsafe, scrubbed)
 
 
@@ -235,8 +235,9 @@ def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path,
     fields read from it. ``export_root`` is resolved to an absolute path for ``MediaRef.export_root``.
 
     Raises:
-        ExportEntryError: not an object, ``id`` missing or not an int, no usable date, or a field
-            of the wrong shape (text, peer id, media path, numbers).
+        ExportEntryError: not an object, ``id`` missing or not an int, no usable date, a field
+            of the wrong shape (text, peer id, media path, numbers), or a ``photo`` and a ``file``
+            of the same kind (``media_type: "photo"``: one media item per kind and message).
     """
     return _map(entry, channel, export_root.resolve(), tz).payload
 

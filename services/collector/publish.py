@@ -6,7 +6,8 @@ The producer packs them into record batches (``kafka_producer_batch_bytes``,
 ``kafka_linger_ms``). A record's correlation id (FastStream's ``correlation_id`` header) is its
 event id.
 An event larger than :data:`tgpipe.broker.MAX_EVENT_BYTES` is not sent (no broker would take
-it): it is reported and the others go on.
+it), nor one whose text is longer than ``max_text_chars`` (the consumers would dead-letter it):
+it is reported and the others go on.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 from faststream.kafka import KafkaBroker
 
-from schemas import MessageUpserted, MessageUpsertedPayload, encode_event
+from schemas import MessageUpserted, MessageUpsertedPayload, encode_event, text_length_problem
 from tgpipe.broker import MAX_EVENT_BYTES, publish_event
 from tgpipe.settings import Settings
 
@@ -38,8 +39,9 @@ async def publish_payloads(
     Args:
         source: the envelope's ``source`` (e.g. ``export:/path`` or ``telegram:@name``).
         on_acked: called with each chunk of events once the broker acknowledged all of them.
-        on_refused: called with each event too large to publish and the reason (it is also
-            logged as a warning); ``seq`` numbers only the events sent, without gaps.
+        on_refused: called with each event not published (too large for a record, or a text over
+            ``settings.max_text_chars``) and the reason (it is also logged as a warning); ``seq``
+            numbers only the events sent, without gaps.
 
     Raises:
         aiokafka.errors.KafkaError: a send failed after the producer's own retries.
@@ -57,13 +59,11 @@ async def publish_payloads(
 
     for payload in payloads:
         event = MessageUpserted(source=source, seq=sent, payload=payload)
-        value = encode_event(event)
-        if len(value) > MAX_EVENT_BYTES:
-            reason = (f"message {payload.message.message_id} in chat {payload.channel.channel_id}: its event is "
-                      f"{len(value):,} bytes, over the {MAX_EVENT_BYTES:,}-byte limit of a record; not published")
-            log.warning("%s", reason)
+        value, refused = _encoded(event, settings)
+        if refused:
+            log.warning("%s", refused)
             if on_refused:
-                on_refused(event, reason)
+                on_refused(event, refused)
             continue
         futures.append(await publish_event(broker, settings.topic_messages, event, value=value))
         chunk.append(event)
@@ -72,3 +72,17 @@ async def publish_payloads(
             await flush()
     await flush()
     return sent
+
+
+def _encoded(event: MessageUpserted, settings: Settings) -> tuple[bytes, str]:
+    """``(record value, "")``, or ``(b"", why it is not published)``: a text over
+    ``settings.max_text_chars``, an event over :data:`~tgpipe.broker.MAX_EVENT_BYTES`."""
+    message = event.payload.message
+    where = f"message {message.message_id} in chat {message.channel_id}"
+    if problem := text_length_problem(message.text, settings.max_text_chars):
+        return b"", f"{where}: its {problem} (TGPIPE_MAX_TEXT_CHARS); not published"
+    value = encode_event(event)
+    if len(value) > MAX_EVENT_BYTES:
+        return b"", (f"{where}: its event is {len(value):,} bytes, over the {MAX_EVENT_BYTES:,}-byte limit of a "
+                     "record; not published")
+    return value, ""

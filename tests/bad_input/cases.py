@@ -16,8 +16,8 @@ Three kinds:
     problem says what was replaced;
   - ``kept``: archived as is (``media`` is the expected status of its media row; ``reason``,
     when set, matches the one problem reported about it, e.g. a refused media path);
-  - ``refused``: not published (too large for a Kafka record); one problem says so, and verify
-    reports the chat's count mismatch;
+  - ``refused``: not published (too large for a Kafka record, or a text longer than
+    ``TGPIPE_MAX_TEXT_CHARS``); one problem says so, and verify reports the chat's count mismatch;
   - ``chat_skipped``: the whole chat is malformed and skipped; the other chats are archived.
 * :data:`TOPIC_CASES`: a record that another producer put on the messages topic. A running
   writer dead-letters it alone (``error_class``, ``message`` matched against the dead letter's
@@ -148,7 +148,9 @@ FILE_CASES = [
 
 Outcome = Literal["skipped", "repaired", "kept", "refused", "chat_skipped"]
 TEN_MB = 10 * 1024 * 1024
-SIX_MB = 6 * 1024 * 1024
+SEVENTEEN_MB = 17 * 1024 * 1024
+#: 4,096 characters (code points; 4,097 UTF-16 units), TGPIPE_MAX_TEXT_CHARS's default.
+AT_THE_LIMIT = "y" * 4095 + "\U0001f600"
 
 
 @dataclass(frozen=True)
@@ -249,8 +251,9 @@ ENTRY_CASES = [
     entry("emoji-surrogate-pair-is-kept", msg(text="\U0001f600 ok"), "kept", text="\U0001f600 ok"),
     # sizes
     entry("text-10-mb", msg(text="x" * TEN_MB), "refused",
-          r"its event is [\d,]+ bytes, over the [\d,]+-byte limit"),
-    entry("text-6-mb-is-kept", msg(text="y" * SIX_MB), "kept", text="y" * SIX_MB),
+          r"its text is 10,485,760 characters long, over the limit of 4,096 \(TGPIPE_MAX_TEXT_CHARS\); "
+          r"not published"),
+    entry("text-at-the-limit-is-kept", msg(text=AT_THE_LIMIT), "kept", text=AT_THE_LIMIT),
     # media paths (nothing outside the root is ever opened) and media bytes
     escaping("photo-dotdot", photo("../outside/secret.jpg"), "climbs above"),
     escaping("photo-dotdot-inside-path", photo("photos/../../outside/secret.jpg"), "climbs above"),
@@ -280,6 +283,13 @@ ENTRY_CASES = [
     EntryCase("nul-in-chat-name", lambda _: [], "repaired", r"1 character\(s\) of its name replaced",
               reported_id=None,
               chat={"name": "Chat\x00name"}),
+    # contract caps (E9): one media item per kind, a text within TGPIPE_MAX_TEXT_CHARS
+    entry("media-kind-twice", msg(photo="photos/good.jpg", file="photos/png.jpg", media_type="photo"), "skipped",
+          r"invalid media: .*media kind 'photo' listed more than once"),
+    entry("text-one-over-the-limit", msg(text="z" * 4097), "refused",
+          r"its text is 4,097 characters long, over the limit of 4,096"),
+    entry("event-17-mb", msg(note="n" * SEVENTEEN_MB), "refused",
+          r"its event is [\d,]+ bytes, over the [\d,]+-byte limit"),
 ]
 
 
@@ -391,4 +401,12 @@ TOPIC_CASES = [
     # (a sender of its own: batch-mates' names for the same sender could win over this one)
     TopicCase("nul-in-sender-name", _edited(_set("payload.message.sender", {
         "peer_type": "user", "peer_id": 1, "name": "\x00"})), "CharacterNotInRepertoireError", r"0x00"),
+    # contract caps (E9)
+    TopicCase("media-kind-twice", _edited(_set("payload.media", [
+        MediaRef(kind="photo", path="a.jpg", export_root="/x").model_dump(),
+        MediaRef(kind="photo", path="b.jpg", export_root="/x").model_dump()])), SCHEMA,
+        r"invalid message\.upserted\.payload\.media: Value error, media kind 'photo' listed more than once"),
+    TopicCase("text-5-mb", _edited(_set("payload.message.text", "x" * 5_000_000)), SCHEMA,
+              r"invalid message\.upserted\.payload\.message\.text: Value error, text is 5,000,000 characters "
+              r"long, over the limit of 4,096"),
 ]

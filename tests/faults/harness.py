@@ -45,6 +45,7 @@ INJECTOR = Path(__file__).parent / "injector"
 #: Where to kill or pause the writer (targets of :class:`Fault`).
 OFFSET_COMMIT = "aiokafka.consumer.consumer:AIOKafkaConsumer.commit"
 PUBLISH_COMMITTED = "services.writer.app:publish_all"
+WRITE_BATCH = "services.writer.persist:write_batch"
 SQL_EXECUTE = "asyncpg.connection:Connection.execute"
 UPSERT_MESSAGES = "INSERT INTO messages"
 
@@ -59,6 +60,7 @@ class Fault:
     action: str = "kill"
     when: str = "before"
     seconds: float = 1.0
+    error: str | None = None  # action "raise": the built-in exception's name
 
 
 class ServiceProcess:

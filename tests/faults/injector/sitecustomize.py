@@ -8,15 +8,19 @@ The faults tests run ``tgpipe writer`` (or ``media``) as a subprocess with this 
             service looks up at call time, or a method of a class);
 ``nth``     act on the n-th call that matches (default 1);
 ``match``   count only calls with a ``str`` argument containing this text (e.g. an SQL prefix);
-``action``  ``"kill"`` (SIGKILL this process: no cleanup, no flush, no goodbye) or ``"pause"``
-            (sleep ``seconds`` inside the call, e.g. to signal the process mid-batch);
+``action``  ``"kill"`` (SIGKILL this process: no cleanup, no flush, no goodbye), ``"pause"``
+            (sleep ``seconds`` inside the call, e.g. to signal the process mid-batch) or ``"raise"``
+            (raise the built-in exception named by ``error``, e.g. ``"AttributeError"``, at the n-th
+            matching call and every later one: a bug shipped in a deploy);
 ``when``    ``"before"`` (default) or ``"after"`` the wrapped call returns.
 
-It prints ``fault: <action> at call <n> of <target>`` on stderr first, so the test can see that
+It prints ``fault: <action> at call <n> of <target>`` on stderr first (for ``raise``, at the
+first call that raises), so the test can see that
 the process reached the point. Nothing here is imported by tgpipe itself.
 """
 
 import asyncio
+import builtins
 import functools
 import importlib
 import json
@@ -36,10 +40,13 @@ def _install(spec: dict) -> None:
     calls = 0
 
     async def act() -> None:
-        sys.stderr.write(f"fault: {spec['action']} at call {nth} of {spec['target']}\n")
-        sys.stderr.flush()
+        if spec["action"] != "raise" or calls == nth:
+            sys.stderr.write(f"fault: {spec['action']} at call {nth} of {spec['target']}\n")
+            sys.stderr.flush()
         if spec["action"] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if spec["action"] == "raise":
+            raise getattr(builtins, spec["error"])(f"injected {spec['error']} at call {calls} of {spec['target']}")
         await asyncio.sleep(spec.get("seconds", 1.0))
 
     @functools.wraps(original)
@@ -48,7 +55,7 @@ def _install(spec: dict) -> None:
         hit = False
         if match is None or any(isinstance(a, str) and match in a for a in args):
             calls += 1
-            hit = calls == nth
+            hit = calls == nth or (spec["action"] == "raise" and calls > nth)
         if hit and when == "before":
             await act()
         result = await original(*args, **kwargs)
