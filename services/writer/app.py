@@ -1,7 +1,8 @@
 """Writer transport: consumes ``message.upserted`` and ``message.deleted`` in batches (group ``writer_group``).
 
 Per batch: one database transaction (see :mod:`services.writer.persist`), then one
-``message.committed`` event per distinct message, published and acknowledged by the broker,
+``message.committed`` event per distinct message whose stored version is the batch's (never for a
+version that lost to a newer one, contract O1), published and acknowledged by the broker,
 then the consumer offsets are committed (:func:`tgpipe.consume.consume_batch`). A redelivered
 batch re-emits its committed events.
 """
@@ -15,7 +16,7 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted
-from services.writer.persist import write_batch
+from services.writer.persist import version_sha256, write_batch
 from tgpipe.broker import publish_event
 from tgpipe.consume import subscribe_batches
 from tgpipe.errors import AfterCommitError
@@ -27,7 +28,8 @@ CommittedHook = Callable[[list[MessageCommitted]], None]
 
 
 def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
-    """Build the ``message.committed`` event for each written message (carrying its media refs)."""
+    """Build the ``message.committed`` event for each written message (carrying its media refs and
+    the committed version's :func:`~services.writer.persist.version_sha256`)."""
     return [
         MessageCommitted(
             source=SOURCE,
@@ -36,6 +38,7 @@ def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
                 message_id=e.payload.message.message_id,
                 causation_id=e.event_id,
                 media=e.payload.media,
+                version_sha256=version_sha256(e.payload),
             ),
         )
         for e in written

@@ -20,8 +20,8 @@ OTHER = channel_payload(ChannelPeer(300, 3, None, "Other", "private_channel"))
 
 def upserted(message, *, observed_s: int, channel=NEWS) -> MessageUpserted:
     """A message.upserted event of ``message`` as observed ``observed_s`` seconds after T0."""
-    return MessageUpserted(source="telegram:1", time=T0 + timedelta(seconds=observed_s),
-                           payload=message_payload(message, channel))
+    return MessageUpserted(source="telegram:1",
+                           payload=message_payload(message, channel, T0 + timedelta(seconds=observed_s)))
 
 
 def deleted(channel_id: int | None, ids: list[int], *, observed_s: int) -> MessageDeleted:
@@ -73,15 +73,16 @@ async def test_reactions_change_without_any_edit_date(db):
 
 async def test_one_batch_refreshes_reactions_of_stored_messages_beside_new_ones_and_edits(db):
     """The messages upsert does the reactions refresh too: in one batch with a new message and an
-    edit, a later observation of a stored message with the same edit_date takes only reactions and
-    raw (its other columns stay), and an older observation changes nothing."""
+    edit, a later observation of a stored message with the same edit_date replaces the row (contract
+    O1: the version with the greatest (edit_date, observed_at, sha256)), and an older observation
+    changes nothing."""
     edited_at = T0 + timedelta(minutes=5)
     stored = [upserted(post(100, 1, "same", reactions={"👍": 1}), observed_s=10),
               upserted(post(100, 2, "v1", edit_date=edited_at, reactions={"👍": 1}), observed_s=400),
               upserted(post(100, 3, "old", reactions={"👍": 3}), observed_s=50),
               upserted(post(100, 4, "v1"), observed_s=10)]
     batch = [upserted(post(100, 1, "same", reactions={"👍": 9}), observed_s=20),
-             # same edit_date, other text (not a real Telegram update): only reactions and raw are taken
+             # same edit_date, other text (two sources spelling one version differently): the later one wins
              upserted(post(100, 2, "not an edit", edit_date=edited_at, reactions={"🔥": 2}), observed_s=500),
              upserted(post(100, 3, "old", reactions={"👍": 1}), observed_s=40),  # observed earlier
              upserted(post(100, 4, "v2", edit_date=edited_at), observed_s=600),  # a newer edit
@@ -95,11 +96,12 @@ async def test_one_batch_refreshes_reactions_of_stored_messages_beside_new_ones_
     state = {r["message_id"]: r for r in rows}
     counts = {i: [(x["emoji"], x["count"]) for x in state[i]["reactions"] or []] for i in state}
     assert counts == {1: [("👍", 9)], 2: [("🔥", 2)], 3: [("👍", 3)], 4: [], 5: [("👍", 4)]}
-    assert [state[i]["text"] for i in range(1, 6)] == ["same", "v1", "old", "v2", "new"]
+    assert [state[i]["text"] for i in range(1, 6)] == ["same", "not an edit", "old", "v2", "new"]
     assert state[2]["edit_date"] == edited_at and state[4]["edit_date"] == edited_at
     expected = {1: batch[0], 2: batch[1], 3: stored[2], 4: batch[3], 5: batch[4]}
     for i, event in expected.items():
-        assert state[i]["source_event_id"] == event.event_id and state[i]["observed_at"] == event.time
+        assert state[i]["source_event_id"] == event.event_id
+        assert state[i]["observed_at"] == event.payload.observed_at
         assert state[i]["raw"] == event.payload.message.raw
 
 
