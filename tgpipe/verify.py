@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 import asyncpg
 
 # Columns whose values legitimately differ between two archives of the same data: when a row was
-# written, and which event (and its collector's clock) it came from. Tables not listed have none.
+# written, and which event it came from. Tables not listed have none. (``messages.observed_at`` is
+# not one: it is when the source showed the version, part of the data's order key, contract O1.)
 VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "messages": ("archived_at", "source_event_id", "observed_at"),
+    "messages": ("archived_at", "source_event_id"),
     "media": ("updated_at",),
     "message_versions": ("recorded_at", "source_event_id"),
     "channel_peers": ("resolved_at",),

@@ -209,6 +209,19 @@ def _newest_channels(events: Sequence[MessageUpserted]) -> dict[int, MessageUpse
     return dict(sorted(best.items()))  # key order: two writers lock shared rows alike
 
 
+def _earliest_deletions(deletions: Sequence[MessageDeleted]) -> list[tuple[int, int, datetime]]:
+    """``(channel_id, message_id, deleted_at)`` once per message of a chat (the earliest time; an id
+    may be listed twice), in key order; deletions without a chat are left out."""
+    earliest: dict[tuple[int, int], datetime] = {}
+    for event in deletions:
+        if (channel_id := event.payload.channel_id) is None:
+            continue
+        for message_id in event.payload.message_ids:
+            key = (channel_id, message_id)
+            earliest[key] = min(earliest.get(key, event.payload.deleted_at), event.payload.deleted_at)
+    return [(*key, at) for key, at in sorted(earliest.items())]
+
+
 def _message_key(event: MessageUpserted) -> tuple[int, int]:
     return event.payload.message.channel_id, event.payload.message.message_id
 
@@ -237,8 +250,7 @@ async def write_batch(conn: asyncpg.Connection,
     unique = _newest_per_message(upserts, hashes)
     channels = _newest_channels(upserts)
     senders = _sender_names(upserts)
-    resolved = [(e.payload.channel_id, i, e.payload.deleted_at) for e in deletions
-                if e.payload.channel_id is not None for i in e.payload.message_ids]
+    resolved = _earliest_deletions(deletions)
     current: set[tuple[int, int]] = set()
     async with conn.transaction():
         if channels:
