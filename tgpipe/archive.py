@@ -45,7 +45,7 @@ class ArchiveSummary:
     published: int
     elapsed_s: float
     local_time_fallbacks: int
-    timezone: str
+    timezone: str | None
     problems: list[str] = field(default_factory=list)
     expected: ExportCounts = field(default_factory=ExportCounts)
 
@@ -102,13 +102,24 @@ class LoadedExport:
     expected: ExportCounts
 
 
+def open_export(path: Path, settings: Settings) -> ExportReader:
+    """The export at ``path`` read with the settings' ``export_timezone`` and ``export_observed_at``.
+
+    Raises:
+        ExportError: the export cannot be read; ``ExportTimezoneError`` when it gives only local
+            times and no zone is set.
+    """
+    zone = ZoneInfo(settings.export_timezone) if settings.export_timezone else None
+    return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
+
+
 def load_export(path: Path, settings: Settings) -> LoadedExport:
-    """Read ``path`` with the settings' time zone and count messages by kind and photos per chat.
+    """Read ``path`` (:func:`open_export`) and count messages by kind and photos per chat.
 
     Raises:
         ExportError: the export cannot be read (malformed entries are collected, not raised).
     """
-    reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
+    reader = open_export(path, settings)
     loaded = LoadedExport(reader=reader, payloads=list(reader.payloads()), kinds=Counter(), expected=ExportCounts())
     for payload in loaded.payloads:
         message = payload.message

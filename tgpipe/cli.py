@@ -28,7 +28,12 @@ console = Console()
 
 ExportPath = Annotated[Path, typer.Option("--export", exists=True, help="Telegram Desktop export folder or result.json")]
 TimezoneOpt = Annotated[str | None, typer.Option(
-    "--timezone", help="IANA zone of `date` in exports without date_unixtime (default TGPIPE_EXPORT_TIMEZONE or UTC)")]
+    "--timezone", help="IANA zone of `date` in exports without date_unixtime (default TGPIPE_EXPORT_TIMEZONE; "
+                       "such an export is refused without one)")]
+ObservedAtOpt = Annotated[str | None, typer.Option(
+    "--observed-at", help="when the export was made, ISO 8601 with zone (default TGPIPE_EXPORT_OBSERVED_AT, else "
+                          "its newest date); a later time lets this archive correct an earlier one, e.g. dates "
+                          "read with a wrong --timezone")]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -58,7 +63,7 @@ async def _verify(settings: Settings, expected=None, digest: bool = False, chats
 
 
 @app.command()
-def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
+def archive(export: ExportPath, timezone: TimezoneOpt = None, observed_at: ObservedAtOpt = None) -> None:
     """Archive an export through the real pipeline; print the summary and the verify report.
 
     Exit 0 only when verify is clean; 2 when the export cannot be read at all (nothing archived).
@@ -71,7 +76,7 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
     from tgpipe.render import render_report, render_summary
 
     logging.basicConfig(level=logging.WARNING)
-    with embedded_settings(_settings(export_timezone=timezone)) as settings:
+    with embedded_settings(_settings(export_timezone=timezone, export_observed_at=observed_at)) as settings:
         try:
             summary = asyncio.run(run_archive(settings, export))
         except ExportError as exc:
@@ -97,7 +102,7 @@ def verify_cmd(
     from tgpipe.render import render_report
 
     with embedded_settings(_settings(export_timezone=timezone), kafka=False) as settings:
-        expected = expected_counts(export, settings) if export else None
+        expected = _or_exit(expected_counts, export, settings) if export else None
         report, digests, _ = asyncio.run(_verify(settings, expected, digest))
     if as_json:
         print(json.dumps({**report.as_dict(), **({"digest": digests} if digests else {})}, indent=2))
@@ -119,17 +124,18 @@ def print_digest(digests: dict[str, dict[str, object]]) -> None:
 
 
 @collector_app.command("export")
-def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezone: TimezoneOpt = None) -> None:
-    """Publish every message of a Telegram Desktop export to the messages topic (deployed collector)."""
-    from zoneinfo import ZoneInfo
+def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezone: TimezoneOpt = None,
+                     observed_at: ObservedAtOpt = None) -> None:
+    """Publish every message of a Telegram Desktop export to the messages topic (deployed collector).
 
-    from services.collector.export import ExportReader
+    Exit 2 when the export cannot be read at all (nothing published)."""
     from services.collector.publish import publish_payloads
+    from tgpipe.archive import open_export
     from tgpipe.broker import ensure_topics, make_broker
 
-    settings = _settings(export_timezone=timezone)
+    settings = _settings(export_timezone=timezone, export_observed_at=observed_at)
     settings.require_external()
-    reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
+    reader = _or_exit(open_export, path, settings)
 
     refused: list[str] = []
 
@@ -147,6 +153,17 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     console.print(f"published {published} messages to {settings.topic_messages}")
     for problem in [*map(str, reader.problems + reader.repaired), *refused]:
         console.print(f"[red]export problem:[/red] {problem}", soft_wrap=True)
+
+
+def _or_exit(read, path: Path, settings: Settings):
+    """``read(path, settings)``; an export that cannot be read exits 2 with one line."""
+    from tgpipe.errors import ExportError
+
+    try:
+        return read(path, settings)
+    except ExportError as exc:
+        console.print(f"[red]cannot read the export:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _run_service(client_id: str, register) -> None:

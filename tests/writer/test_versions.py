@@ -122,3 +122,32 @@ async def test_soft_delete_in_a_channel_and_unresolved_deletion_elsewhere(db):
     assert [tuple(r) for r in rows] == [(100, 1, None), (100, 2, at50), (100, 3, at50), (300, 2, None)]
     assert [tuple(r) for r in unresolved] == [(2, T0 + timedelta(seconds=60), "telegram:1"),
                                               (7, T0 + timedelta(seconds=60), "telegram:1")]
+
+
+async def test_contract_O1_a_later_reading_corrects_dates_stored_with_a_wrong_zone(db, tmp_path):
+    """A 2020-era export archived with a wrong zone, then read again with the right zone and a later
+    ``observed_at`` (``--observed-at``): the second reading wins in whichever order the two arrive
+    (a replay of the topic holds both), for the date and for an edit date it moves later."""
+    import json
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from services.collector.export import ExportReader
+
+    entries = [{"id": 1, "type": "message", "date": "2020-08-03T17:06:43", "from": "A", "from_id": 5, "text": "hi"},
+               {"id": 2, "type": "message", "date": "2020-08-03T18:00:00", "edited": "2020-08-03T19:00:00",
+                "from": "A", "from_id": 5, "text": "edited"}]
+    (tmp_path / "result.json").write_text(json.dumps({"name": "c", "type": "bot_chat", "id": 9, "messages": entries}))
+    wrong = [MessageUpserted(source="export", payload=p)
+             for p in ExportReader(tmp_path, timezone=ZoneInfo("UTC")).payloads()]
+    corrected = [MessageUpserted(source="export", payload=p) for p in ExportReader(
+        tmp_path, timezone=ZoneInfo("America/New_York"), observed_at=datetime(2026, 12, 1, tzinfo=UTC)).payloads()]
+    expected = [(1, datetime(2020, 8, 3, 21, 6, 43, tzinfo=UTC), None),
+                (2, datetime(2020, 8, 3, 22, tzinfo=UTC), datetime(2020, 8, 3, 23, tzinfo=UTC))]
+    async with db.acquire() as conn:
+        for first, second in ((wrong, corrected), (corrected, wrong)):
+            await conn.execute("TRUNCATE media, message_versions, messages, senders, channels")
+            await write_batch(conn, first)
+            await write_batch(conn, second)
+            rows = await conn.fetch("SELECT message_id, date, edit_date FROM messages ORDER BY 1")
+            assert [tuple(r) for r in rows] == expected
