@@ -51,7 +51,8 @@ FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_TYPES, start=1))}) 
 {_CURRENT}
 ON CONFLICT (channel_id, message_id, kind) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _OUTCOME)}, version_sha256 = EXCLUDED.version_sha256,
-    attempts = CASE WHEN {_SAME_FILE} THEN media.attempts + EXCLUDED.attempts ELSE EXCLUDED.attempts END,
+    attempts = CASE WHEN {_SAME_FILE} AND media.status <> 'superseded' THEN media.attempts + EXCLUDED.attempts
+                    ELSE EXCLUDED.attempts END,
     updated_at = now()
 WHERE (media.status <> 'stored' OR NOT {_SAME_FILE})
   AND ({", ".join(f"media.{c}" for c in _OUTCOME)}, media.version_sha256)
@@ -84,7 +85,8 @@ async def upsert_media(conn: asyncpg.Connection, rows: Sequence[MediaRow],
     """Write a batch's media outcome in one transaction (see :class:`services.media.pending.MediaPlan`).
 
     ``rows``: a stored row is final for its file (a later attempt never downgrades it); another
-    file under the same kind (an edit replaced the photo) replaces it, ``attempts`` counting anew;
+    file under the same kind (an edit replaced the photo), or a ``superseded`` row's item coming
+    back, replaces it, ``attempts`` counting anew;
     other statuses are replaced when the outcome changes (``attempts`` adds up), and an identical
     replay changes nothing. ``relink``/``supersede``: ``(channel_id, message_id, kind,
     version_sha256)``. Every statement skips a row whose ``version_sha256`` is no longer the

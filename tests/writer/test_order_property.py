@@ -7,17 +7,25 @@ photo changes and removals, sender renames, deletions (also before their message
 duplicates (the same event again, and the same payload under a new event id). The events are
 written once in generation order, one batch each, then in a random order cut into random batches
 that alternate at random between two connections (two writer replicas); the database is
-emptied in between. Both runs must give the same ``verify --digest``, and every
-``message.committed`` the writer would publish must name the version stored at that moment, the
-final version of every message included.
+emptied in between. After each batch its committed events go through the media service's steps
+(plan, fetch from a real export folder, write). Both runs must give the same ``verify --digest``
+(``media``: the rows of the current versions; ``superseded`` rows depend on timing by design,
+contract O1), every ``message.committed`` the writer would publish must name the version stored
+at that moment, the final version of every message included, and ``verify`` must be clean.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -31,22 +39,27 @@ from schemas import (
     MessageUpsertedPayload,
     SenderPayload,
 )
+from services.media.store import ContentStore
+from services.writer.app import committed_events
 from services.writer.persist import version_sha256, write_batch
 from tests.factories import T0
-from tgpipe.verify import table_digest
+from tests.media.test_versions import media_step
+from tgpipe.verify import table_digest, verify
 
 Event = MessageUpserted | MessageDeleted
+#: The export folder the photos are read from (written by the test's ``export`` fixture).
+EXPORT = Path(tempfile.gettempdir()) / f"tgpipe-order-property-{os.getpid()}"
 CHATS = (1, 2)
 MESSAGES = (1, 2)
 
 
 def upsert(chat: int, message: int, *, edit_s: int | None = None, observed_s: int | None = 1, text: str = "a",
            likes: int | None = None, photo: str | None = None, title: str | None = "T1",
-           sender_name: str | None = "u") -> MessageUpserted:
+           sender_name: str | None = "u", chat_type: str = "public_channel") -> MessageUpserted:
     """One observation of message ``message`` of chat ``chat`` (times in seconds after T0)."""
-    media = [MediaRef(kind="photo", export_root="/export", path=f"photos/{photo}.jpg")] if photo else []
+    media = [MediaRef(kind="photo", export_root=str(EXPORT), path=f"photos/{photo}.jpg")] if photo else []
     return MessageUpserted(source="property", payload=MessageUpsertedPayload(
-        channel=ChannelPayload(channel_id=chat, type="public_channel", title=title),
+        channel=ChannelPayload(channel_id=chat, type=chat_type, title=title),
         message=MessagePayload(
             channel_id=chat, message_id=message, kind="message", date=T0,
             edit_date=None if edit_s is None else T0 + timedelta(seconds=edit_s),
@@ -67,7 +80,7 @@ upserts = st.builds(
     edit_s=st.sampled_from([None, 10, 20]), observed_s=st.sampled_from([None, 30, 40]),
     text=st.sampled_from(["a", "b"]), likes=st.sampled_from([None, 1, 5]),
     photo=st.sampled_from([None, "p1", "p2"]), title=st.sampled_from([None, "T1", "T2"]),
-    sender_name=st.sampled_from([None, "u", "v"]))
+    sender_name=st.sampled_from([None, "u", "v"]), chat_type=st.sampled_from(["public_channel", "private_channel"]))
 deletions = st.builds(delete, st.sampled_from(CHATS), st.lists(st.sampled_from(MESSAGES), min_size=1, max_size=2),
                       deleted_s=st.sampled_from([50, 60]))
 
@@ -91,13 +104,17 @@ async def _clear(conn: asyncpg.Connection) -> None:
                        "senders, channels")
 
 
-async def _apply(conns: list[asyncpg.Connection], batches: list[list[Event]], replicas: list[bool]) -> dict:
-    """Write ``batches`` (batch i on ``conns[replicas[i]]``); check every announced version is the
-    stored one when announced; return the digest and the last announced version per message."""
+async def _apply(conns: list[asyncpg.Connection], batches: list[list[Event]], replicas: list[bool],
+                 store: ContentStore) -> dict:
+    """Write ``batches`` (batch i on ``conns[replicas[i]]``), each followed by the media steps for
+    its committed events; check every announced version is the stored one when announced; return
+    the digest, with the media rows of superseded items left out."""
     announced: dict[tuple[int, int], str] = {}
     for batch, second in zip(batches, replicas, strict=True):
         conn = conns[second]
-        for event in await write_batch(conn, batch):
+        written = await write_batch(conn, batch)
+        await media_step(conn, committed_events(written), store, [])
+        for event in written:
             key = (event.payload.message.channel_id, event.payload.message.message_id)
             stored = await conn.fetchval("SELECT version_sha256 FROM messages WHERE channel_id = $1 "
                                          "AND message_id = $2", *key)
@@ -106,17 +123,32 @@ async def _apply(conns: list[asyncpg.Connection], batches: list[list[Event]], re
     current = {(r["channel_id"], r["message_id"]): r["version_sha256"]
                for r in await conns[0].fetch("SELECT channel_id, message_id, version_sha256 FROM messages")}
     assert announced == current, "the final version of a message was never announced as committed"
+    assert (await verify(conns[0])).ok
+    await conns[0].execute("DELETE FROM media WHERE status = 'superseded'")
     return await table_digest(conns[0])
 
 
-async def _check(db: asyncpg.Pool, events: list[Event], batches: list[list[Event]], replicas: list[bool]) -> None:
+async def _check(db: asyncpg.Pool, store: ContentStore, events: list[Event], batches: list[list[Event]],
+                 replicas: list[bool]) -> None:
     async with db.acquire() as first, db.acquire() as second:
         await _clear(first)
-        in_order = await _apply([first], [[e] for e in events], [False] * len(events))
+        in_order = await _apply([first], [[e] for e in events], [False] * len(events), store)
         await _clear(first)
-        shuffled = await _apply([first, second], batches, replicas)
+        shuffled = await _apply([first, second], batches, replicas, store)
         await _clear(first)
     assert shuffled == in_order
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ContentStore]:
+    """The content store, and the export folder :data:`EXPORT` with photos p1 and p2."""
+    (EXPORT / "photos").mkdir(parents=True, exist_ok=True)
+    for name in ("p1", "p2"):
+        (EXPORT / "photos" / f"{name}.jpg").write_bytes(b"\xff\xd8\xff" + name.encode() * 64)
+    try:
+        yield ContentStore(tmp_path / "store")
+    finally:
+        shutil.rmtree(EXPORT, ignore_errors=True)
 
 
 # Cases kept as examples (run every time, before the random ones): a reactions-only change
@@ -137,5 +169,5 @@ _DELETION.append(_DELETION[0].model_copy(update={"event_id": uuid.UUID(int=1)}))
 @example((_TITLES, [[_TITLES[2], _TITLES[0]], [_TITLES[1]]], [False, False]))
 @example((_DELETION, [[_DELETION[1]], [_DELETION[2]], [_DELETION[0]]], [True, False, True]))
 @example(([delete(1, [1, 1])], [[delete(1, [1, 1])]], [False]))
-async def test_contract_O1_any_order_and_batching_gives_the_in_order_archive(db, scenario):
-    await _check(db, *scenario)
+async def test_contract_O1_any_order_and_batching_gives_the_in_order_archive(db, store, scenario):
+    await _check(db, store, *scenario)
