@@ -158,9 +158,11 @@ _REACTIONS = [upsert(1, 1, edit_s=10, observed_s=40, likes=5), upsert(1, 1, edit
 _TITLES = [upsert(1, 1, observed_s=40, title="T2"), upsert(1, 2, observed_s=30, title="T1"),
            upsert(1, 2, observed_s=40, title=None)]
 # a deletion before its message; the same version twice under two event ids; found by hypothesis:
-# one message id listed twice in a deletion (CardinalityViolation in the deletions upsert).
+# one message id listed twice in a deletion (CardinalityViolation in the deletions upsert);
 _DELETION = [upsert(2, 1, photo="p1"), delete(2, [1])]
 _DELETION.append(_DELETION[0].model_copy(update={"event_id": uuid.UUID(int=1)}))
+# a photo removed by an edit and restored by the next: in order its reads were counted twice.
+_RESTORED = [upsert(1, 1, photo="p1"), upsert(1, 1, edit_s=10), upsert(1, 1, edit_s=20, photo="p1")]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -169,5 +171,6 @@ _DELETION.append(_DELETION[0].model_copy(update={"event_id": uuid.UUID(int=1)}))
 @example((_TITLES, [[_TITLES[2], _TITLES[0]], [_TITLES[1]]], [False, False]))
 @example((_DELETION, [[_DELETION[1]], [_DELETION[2]], [_DELETION[0]]], [True, False, True]))
 @example(([delete(1, [1, 1])], [[delete(1, [1, 1])]], [False]))
+@example((_RESTORED, [[_RESTORED[2], _RESTORED[0], _RESTORED[1]]], [False]))
 async def test_contract_O1_any_order_and_batching_gives_the_in_order_archive(db, store, scenario):
     await _check(db, store, *scenario)
