@@ -117,8 +117,8 @@ async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None)
                                                    channel_id),
                 "photos_export": expected.photos[channel_id],
                 "photos_db": await conn.fetchval(
-                    "SELECT count(*) FROM media WHERE channel_id = $1 AND kind = 'photo' AND status <> 'superseded'",
-                    channel_id),
+                    "SELECT count(*) FROM media WHERE channel_id = $1 AND kind = 'photo' "
+                    "AND status <> 'superseded'", channel_id),
             })
     return IntegrityReport(checks=checks, export=rows)
 

@@ -43,11 +43,12 @@ from schemas import MessageDeleted, MessageUpserted, MessageUpsertedPayload
 _UPSERT_CHANNELS = """
 INSERT INTO channels (channel_id, type, title, title_date)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
-ON CONFLICT (channel_id) DO UPDATE SET type = EXCLUDED.type, title = EXCLUDED.title, title_date = EXCLUDED.title_date
+ON CONFLICT (channel_id) DO UPDATE SET
+    type = EXCLUDED.type, title = EXCLUDED.title, title_date = EXCLUDED.title_date
 WHERE (EXCLUDED.title IS NOT NULL, EXCLUDED.title_date, coalesce(EXCLUDED.title, '') COLLATE "C",
        EXCLUDED.type COLLATE "C")
-    > (channels.title IS NOT NULL, coalesce(channels.title_date, '-infinity'), coalesce(channels.title, '') COLLATE "C",
-       channels.type COLLATE "C")
+    > (channels.title IS NOT NULL, coalesce(channels.title_date, '-infinity'),
+       coalesce(channels.title, '') COLLATE "C", channels.type COLLATE "C")
 """
 
 # A sender's name is the one from its newest message (ties: the greater name), never "the last
@@ -161,7 +162,8 @@ def version_sha256(payload: MessageUpsertedPayload) -> str:
     wire form: field order of the schema, ``raw`` in its source's key order). Equal for the same
     logical event published twice; the last part of :func:`order_key`, and what
     ``message.committed`` names as ``version_sha256``."""
-    return hashlib.sha256(pydantic_core.to_json((payload.message, payload.media), inf_nan_mode="constants")).hexdigest()
+    wire = pydantic_core.to_json((payload.message, payload.media), inf_nan_mode="constants")
+    return hashlib.sha256(wire).hexdigest()
 
 
 def order_key(payload: MessageUpsertedPayload, sha256: str | None = None) -> tuple[datetime, datetime, str]:
@@ -261,8 +263,8 @@ async def write_batch(conn: asyncpg.Connection,
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
         if unique:
             await conn.execute(_CREATE_STAGE)
-            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", records=_stage_rows(upserts, unique, hashes),
-                                             columns=_STAGE_COLUMNS)
+            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", columns=_STAGE_COLUMNS,
+                                             records=_stage_rows(upserts, unique, hashes))
             await conn.execute(_UPSERT_MESSAGES)
             await conn.execute(_INSERT_VERSIONS)
             current = {tuple(r) for r in await conn.fetch(_CURRENT)}
