@@ -179,3 +179,16 @@ async def test_contract_O1_re_archiving_an_older_export_never_rolls_reactions_ba
         await write_batch(conn, older)
         reactions = await conn.fetchval("SELECT reactions FROM messages WHERE message_id = 1")
     assert reactions == [{"type": "emoji", "count": 50, "emoji": "👍"}]
+
+
+async def test_contract_O1_a_late_older_title_or_an_untitled_observation_never_replaces_the_title(db):
+    renamed = ChannelPeer(100, 1, "news", "News (renamed)", "public_channel")
+    untitled = ChannelPeer(100, 1, None, None, "public_channel")
+    newest = upserted(post(100, 2, "b"), observed_s=50, channel=channel_payload(renamed))
+    late_older = upserted(post(100, 1, "a"), observed_s=10)  # title "News", observed earlier, written later
+    no_title = upserted(post(100, 3, "c"), observed_s=90, channel=channel_payload(untitled))
+    async with db.acquire() as conn:
+        for event in (newest, late_older, no_title):
+            await write_batch(conn, [event])
+        row = await conn.fetchrow("SELECT title, type, title_date FROM channels WHERE channel_id = 100")
+    assert tuple(row) == ("News (renamed)", "public_channel", T0 + timedelta(seconds=50))
