@@ -77,7 +77,8 @@ async def running_services(settings: Settings, tracker: ProgressTracker, *, writ
         brokers.append(make_broker(settings, client_id="tgpipe-writer"))
         if writer_middleware:
             brokers[-1].add_middleware(writer_middleware(replica))
-        register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed)
+        register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed,
+                        on_superseded=tracker.on_superseded)
     if media:
         brokers.append(make_broker(settings, client_id="tgpipe-media"))
         register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed, telegram=telegram)
@@ -160,7 +161,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         stages = [(progress.add_task(name, total=len(payloads)), name) for name in ("published", "committed", "media")]
 
         def refresh() -> None:
-            for task, keys in zip(stages, (tracker.published, tracker.committed, tracker.processed), strict=True):
+            decided = (tracker.committed | tracker.superseded, tracker.processed | tracker.superseded)
+            for task, keys in zip(stages, (tracker.published, *decided), strict=True):
                 progress.update(task[0], completed=len(keys))
 
         tracker = ProgressTracker(on_change=refresh)

@@ -25,6 +25,7 @@ from tgpipe.settings import Settings
 
 SOURCE = "tgpipe-writer"
 CommittedHook = Callable[[list[MessageCommitted]], None]
+SupersededHook = Callable[[list[tuple[int, int]]], None]
 
 
 def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
@@ -57,6 +58,7 @@ def register_writer(
     settings: Settings,
     pool: Callable[[], asyncpg.Pool],
     on_committed: CommittedHook | None = None,
+    on_superseded: SupersededHook | None = None,
 ) -> None:
     """Subscribe the writer on ``broker``.
 
@@ -64,6 +66,9 @@ def register_writer(
         pool: returns the open asyncpg pool (opened at start-up, after registration).
         on_committed: called with the committed events after the broker acknowledged them
             (used by ``tgpipe archive`` to observe progress in-process).
+        on_superseded: called, after ``on_committed``, with the ``(channel_id, message_id)`` of the
+            batch's messages whose version lost to a newer stored one (contract O1): they are
+            done, and no committed event is published for them.
     """
 
     async def process(events: list[MessageUpserted | MessageDeleted]) -> None:
@@ -75,6 +80,10 @@ def register_writer(
             await publish_all(broker, settings.topic_committed, committed)
             if on_committed:
                 on_committed(committed)
+            if on_superseded:
+                won = {(e.payload.channel_id, e.payload.message_id) for e in committed}
+                on_superseded(sorted({(e.payload.message.channel_id, e.payload.message.message_id)
+                                      for e in events if isinstance(e, MessageUpserted)} - won))
         except Exception as exc:  # the rows are committed: never split or dead-letter this batch
             raise AfterCommitError(f"after the commit: {type(exc).__name__}: {exc}") from exc
 
