@@ -8,6 +8,7 @@ import json
 import pytest
 
 from services.media.store import ContentStore
+from tests.factories import two_exports
 from tgpipe.archive import archive, expected_counts
 from tgpipe.verify import table_digest, verify
 
@@ -65,22 +66,11 @@ async def test_archive_real_export(settings, db, shared_data, name):
 async def test_re_archiving_an_older_export_finishes_and_changes_nothing(settings, db, tmp_path):
     """The older export's versions all lose (contract O1): no committed event is published for
     them, and ``archive`` must still see every message through instead of stalling."""
-    def export(name: str, reactions: int, messages: list[dict]):
-        folder = tmp_path / name
-        folder.mkdir()
-        entries = [{"id": 1, "type": "message", "date": "2024-03-01T12:00:00", "date_unixtime": "1709294400",
-                    "from": "C", "from_id": "channel9", "text": "post",
-                    "reactions": [{"type": "emoji", "count": reactions, "emoji": "👍"}]}, *messages]
-        (folder / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 9,
-                                                        "messages": entries}))
-        return folder
-
-    later = {"id": 2, "type": "message", "date": "2024-03-09T12:00:00", "date_unixtime": "1709985600",
-             "from": "C", "from_id": "channel9", "text": "a week later"}
-    await archive(settings, export("newer", 50, [later]), show_progress=False)
+    newer, older = two_exports(tmp_path)
+    await archive(settings, newer, show_progress=False)
     async with db.acquire() as conn:
         first = await table_digest(conn)
-    summary = await archive(settings, export("older", 3, []), show_progress=False, stall_timeout=20)
+    summary = await archive(settings, older, show_progress=False, stall_timeout=20)
     assert summary.published == 1
     async with db.acquire() as conn:
         assert await table_digest(conn) == first

@@ -157,23 +157,11 @@ async def test_contract_O1_re_archiving_an_older_export_never_rolls_reactions_ba
     """Two exports of one chat: the newer one (a later message, 50 reactions) archived first, the
     older one (3 reactions) after it. The envelope time of the second is later, the data says it
     is older: the reactions stay at 50."""
-    import json
-    from pathlib import Path
-
     from services.collector.export import ExportReader
+    from tests.factories import two_exports
 
-    def export(folder: Path, count: int, messages: list[dict]) -> list[MessageUpserted]:
-        folder.mkdir()
-        entries = [{"id": 1, "type": "message", "date": "2024-03-01T12:00:00", "date_unixtime": "1709294400",
-                    "from": "C", "from_id": "channel9", "text": "post",
-                    "reactions": [{"type": "emoji", "count": count, "emoji": "👍"}]}, *messages]
-        (folder / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 9,
-                                                        "messages": entries}))
-        return [MessageUpserted(source="export", payload=p) for p in ExportReader(folder, timezone=None).payloads()]
-
-    later = {"id": 2, "type": "message", "date": "2024-03-09T12:00:00", "date_unixtime": "1709985600",
-             "from": "C", "from_id": "channel9", "text": "a week later"}
-    newer, older = export(tmp_path / "newer", 50, [later]), export(tmp_path / "older", 3, [])
+    newer, older = ([MessageUpserted(source="export", payload=p) for p in ExportReader(f, timezone=None).payloads()]
+                    for f in two_exports(tmp_path))
     async with db.acquire() as conn:
         await write_batch(conn, newer)
         await write_batch(conn, older)
