@@ -159,6 +159,9 @@ class MessageUpsertedPayload(_Model):
     channel: ChannelPayload
     message: MessagePayload
     media: MediaList = Field(default_factory=list)
+    observed_at: AwareDatetime | None = Field(default=None, description=(
+        "when the source showed this version (Telegram: when the collector fetched or received it; "
+        "export: its newest date or edit date); orders versions with equal edit_date (contract O1)"))
 
 
 class CommittedPayload(_Model):
@@ -168,6 +171,9 @@ class CommittedPayload(_Model):
     message_id: Int64
     causation_id: uuid.UUID = Field(description="event_id of the message.upserted event")
     media: MediaList = Field(default_factory=list)
+    version_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description=(
+        "the committed version (messages.version_sha256); the media service skips an event whose "
+        "version is no longer the message's current one (contract O1)"))
 
 
 class DeletedPayload(_Model):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from schemas import (
     ChannelPayload,
@@ -33,3 +35,22 @@ def message_event(channel_id: int, message_id: int, *, text: str = "", edited_af
             media=media or [],
         ),
     )
+
+
+def two_exports(root: Path) -> tuple[Path, Path]:
+    """``(newer, older)``: two export folders of channel 9 under ``root``. Both hold post 1 (50
+    reactions in the newer, 3 in the older); only the newer holds post 2, a week later, so its
+    newest date (its observation time, contract O1) is later."""
+    def export(name: str, reactions: int, *more: dict) -> Path:
+        folder = root / name
+        folder.mkdir()
+        entries = [{"id": 1, "type": "message", "date": "2024-03-01T12:00:00", "date_unixtime": "1709294400",
+                    "from": "C", "from_id": "channel9", "text": "post",
+                    "reactions": [{"type": "emoji", "count": reactions, "emoji": "👍"}]}, *more]
+        (folder / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 9,
+                                                        "messages": entries}))
+        return folder
+
+    later = {"id": 2, "type": "message", "date": "2024-03-09T12:00:00", "date_unixtime": "1709985600",
+             "from": "C", "from_id": "channel9", "text": "a week later"}
+    return export("newer", 50, later), export("older", 3)

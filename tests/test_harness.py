@@ -17,7 +17,8 @@ from tgpipe.broker import consumer_options
 from tgpipe.migrations import alembic_config
 from tgpipe.settings import Settings
 
-TABLES = {"channels", "senders", "messages", "media", "message_versions", "channel_peers", "unresolved_deletions"}
+TABLES = {"channels", "senders", "messages", "media", "message_versions", "channel_peers", "unresolved_deletions",
+          "message_deletions"}
 
 
 async def test_database_is_migrated_and_enforces_foreign_keys(db: asyncpg.Pool) -> None:

@@ -161,7 +161,7 @@ def test_replay_command(settings, tmp_path):
     assert runner.invoke(app, ["archive", "--export", str(export)], env=env).exit_code == 0
     verified = runner.invoke(app, ["verify", "--digest", "--json"], env=env)
     digest = json.loads(verified.output)["digest"]
-    assert set(digest["messages"]["excluded"]) == {"source_event_id", "archived_at", "observed_at"}
+    assert set(digest["messages"]["excluded"]) == {"source_event_id", "archived_at"}
     assert digest["channels"]["excluded"] == [] and digest["media"]["excluded"] == ["updated_at"]
     human = runner.invoke(app, ["verify", "--digest"], env=env)
     assert f"digest messages: {digest['messages']['sha256']} (5 rows; excluding " in human.output

@@ -23,7 +23,8 @@ async def test_photo_message_without_media_row_is_a_violation(db):
         report = await verify(conn)
         assert report.checks["photo_messages_without_media_row"] == 1
         assert not report.ok
-        await conn.execute("INSERT INTO media (channel_id, message_id, kind, status) VALUES (5, 1, 'photo', 'missing')")
+        await conn.execute("INSERT INTO media (channel_id, message_id, kind, status, version_sha256) "
+                           "SELECT 5, 1, 'photo', 'missing', version_sha256 FROM messages WHERE message_id = 1")
         assert (await verify(conn)).ok
 
 

@@ -45,7 +45,7 @@ class ArchiveSummary:
     published: int
     elapsed_s: float
     local_time_fallbacks: int
-    timezone: str
+    timezone: str | None
     problems: list[str] = field(default_factory=list)
     expected: ExportCounts = field(default_factory=ExportCounts)
 
@@ -77,7 +77,8 @@ async def running_services(settings: Settings, tracker: ProgressTracker, *, writ
         brokers.append(make_broker(settings, client_id="tgpipe-writer"))
         if writer_middleware:
             brokers[-1].add_middleware(writer_middleware(replica))
-        register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed)
+        register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed,
+                        on_superseded=tracker.on_superseded)
     if media:
         brokers.append(make_broker(settings, client_id="tgpipe-media"))
         register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed, telegram=telegram)
@@ -102,13 +103,24 @@ class LoadedExport:
     expected: ExportCounts
 
 
+def open_export(path: Path, settings: Settings) -> ExportReader:
+    """The export at ``path`` read with the settings' ``export_timezone`` and ``export_observed_at``.
+
+    Raises:
+        ExportError: the export cannot be read; ``ExportTimezoneError`` when it gives only local
+            times and no zone is set.
+    """
+    zone = ZoneInfo(settings.export_timezone) if settings.export_timezone else None
+    return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
+
+
 def load_export(path: Path, settings: Settings) -> LoadedExport:
-    """Read ``path`` with the settings' time zone and count messages by kind and photos per chat.
+    """Read ``path`` (:func:`open_export`) and count messages by kind and photos per chat.
 
     Raises:
         ExportError: the export cannot be read (malformed entries are collected, not raised).
     """
-    reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
+    reader = open_export(path, settings)
     loaded = LoadedExport(reader=reader, payloads=list(reader.payloads()), kinds=Counter(), expected=ExportCounts())
     for payload in loaded.payloads:
         message = payload.message
@@ -152,7 +164,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         stages = [(progress.add_task(name, total=len(payloads)), name) for name in ("published", "committed", "media")]
 
         def refresh() -> None:
-            for task, keys in zip(stages, (tracker.published, tracker.committed, tracker.processed), strict=True):
+            decided = (tracker.committed | tracker.superseded, tracker.processed | tracker.superseded)
+            for task, keys in zip(stages, (tracker.published, *decided), strict=True):
                 progress.update(task[0], completed=len(keys))
 
         tracker = ProgressTracker(on_change=refresh)

@@ -37,7 +37,12 @@ errors = Console(stderr=True, soft_wrap=True)
 
 ExportPath = Annotated[Path, typer.Option("--export", exists=True, help="Telegram Desktop export folder or result.json")]
 TimezoneOpt = Annotated[str | None, typer.Option(
-    "--timezone", help="IANA zone of `date` in exports without date_unixtime (default TGPIPE_EXPORT_TIMEZONE or UTC)")]
+    "--timezone", help="IANA zone of `date` in exports without date_unixtime (default TGPIPE_EXPORT_TIMEZONE; "
+                       "such an export is refused without one)")]
+ObservedAtOpt = Annotated[str | None, typer.Option(
+    "--observed-at", help="when the export was made, ISO 8601 with zone (default TGPIPE_EXPORT_OBSERVED_AT, else "
+                          "its newest date); a later time lets this archive correct an earlier one, e.g. dates "
+                          "read with a wrong --timezone")]
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -105,7 +110,7 @@ async def _verify(settings: Settings, expected=None, digest: bool = False, chats
 
 
 @app.command()
-def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
+def archive(export: ExportPath, timezone: TimezoneOpt = None, observed_at: ObservedAtOpt = None) -> None:
     """Archive an export through the real pipeline; print the summary and the verify report.
 
     Exit 0 only when verify is clean; 2 when the export cannot be read at all (nothing archived).
@@ -118,7 +123,7 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None) -> None:
     from tgpipe.service import check_idempotent_producer
 
     logging.basicConfig(level=logging.WARNING)
-    with embedded_settings(_settings(export_timezone=timezone)) as settings:
+    with embedded_settings(_settings(export_timezone=timezone, export_observed_at=observed_at)) as settings:
         _run(check_idempotent_producer(settings))
         summary = _run(run_archive(settings, export))
         chats = [channel_id for channel_id, _, _ in summary.chats]
@@ -141,7 +146,7 @@ def verify_cmd(
     from tgpipe.render import render_report
 
     with embedded_settings(_settings(export_timezone=timezone), kafka=False) as settings:
-        expected = expected_counts(export, settings) if export else None
+        expected = _or_exit(expected_counts, export, settings) if export else None
         report, digests, _ = _run(_verify(settings, expected, digest))
     if as_json:
         print(json.dumps({**report.as_dict(), **({"digest": digests} if digests else {})}, indent=2))
@@ -163,21 +168,22 @@ def print_digest(digests: dict[str, dict[str, object]]) -> None:
 
 
 @collector_app.command("export")
-def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezone: TimezoneOpt = None) -> None:
-    """Publish every message of a Telegram Desktop export to the messages topic (deployed collector)."""
-    from zoneinfo import ZoneInfo
+def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezone: TimezoneOpt = None,
+                     observed_at: ObservedAtOpt = None) -> None:
+    """Publish every message of a Telegram Desktop export to the messages topic (deployed collector).
 
-    from services.collector.export import ExportReader
+    Exit 2 when the export cannot be read at all (nothing published)."""
     from services.collector.publish import publish_payloads
+    from tgpipe.archive import open_export
     from tgpipe.broker import ensure_topics, make_broker
     from tgpipe.service import check_idempotent_producer
 
-    settings = _settings(export_timezone=timezone)
+    settings = _settings(export_timezone=timezone, export_observed_at=observed_at)
     try:
         settings.require_external()
     except ConfigurationError as exc:
         raise fail(f"invalid configuration: {exc}", 2) from None
-    reader = ExportReader(path, timezone=ZoneInfo(settings.export_timezone))
+    reader = _or_exit(open_export, path, settings)
 
     refused: list[str] = []
 
@@ -196,6 +202,14 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     console.print(f"published {published} messages to {settings.topic_messages}")
     for problem in [*map(str, reader.problems + reader.repaired), *refused]:
         console.print(f"[red]export problem:[/red] {problem}", soft_wrap=True)
+
+
+def _or_exit(read, path: Path, settings: Settings):
+    """``read(path, settings)``; an export that cannot be read exits 2 with one line."""
+    try:
+        return read(path, settings)
+    except ExportError as exc:
+        raise fail(f"cannot read the export: {exc}", 2) from None
 
 
 def _run_service(client_id: str, register) -> None:

@@ -12,7 +12,8 @@
     ├── AfterCommitError          work after a committed transaction failed (never dead-lettered)
     └── EventError                a record on a topic cannot be applied (goes to the dead-letter topic)
         ├── UndecodableEventError bytes that are not JSON (or not UTF-8)
-        └── EventSchemaError      JSON that is not a known event type/version or fails its schema
+        ├── EventSchemaError      JSON that is not a known event type/version or fails its schema
+        └── UnknownMessageError   a committed event for a message that is not in the database
 
 Transient failures (connection lost, serialization failure, deadlock, broker unavailable) are
 not tgpipe errors: they are the drivers' own exceptions, and :func:`is_transient` tells them apart.
@@ -82,6 +83,11 @@ class UndecodableEventError(EventError):
 
 class EventSchemaError(EventError):
     """The record is JSON but not a known event type and schema version, or it fails validation."""
+
+
+class UnknownMessageError(EventError):
+    """A ``message.committed`` event names a message that is not in the database (forged, or from
+    another database); the media service refuses it before reading or storing anything."""
 
 
 # SQLSTATEs that a retry can fix: class 08 connection exception; 40001 serialization failure,

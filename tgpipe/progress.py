@@ -32,6 +32,7 @@ class ProgressTracker:
         self.published: set[MessageKey] = set()
         self.committed: set[MessageKey] = set()
         self.processed: set[MessageKey] = set()
+        self.superseded: set[MessageKey] = set()  # a version the writer refused: a newer one is stored
         self.dead_lettered: dict[MessageKey, str] = {}  # published here, dead-lettered: why
         self._published_ids: dict[uuid.UUID, MessageKey] = {}
         self._changed = asyncio.Event()
@@ -68,15 +69,20 @@ class ProgressTracker:
         """Writer hook: these messages are committed and their committed events acknowledged."""
         self._add(self.committed, ((e.payload.channel_id, e.payload.message_id) for e in events))
 
+    def on_superseded(self, keys: list[MessageKey]) -> None:
+        """Writer hook: these messages' versions lost to newer stored ones (contract O1); the
+        newer version went through the pipeline under its own event."""
+        self._add(self.superseded, keys)
+
     def on_processed(self, events: list[MessageCommitted]) -> None:
         """Media hook: these committed events have their media rows written."""
         self._add(self.processed, ((e.payload.channel_id, e.payload.message_id) for e in events))
 
     @property
     def done(self) -> bool:
-        """Every published message was committed and then processed by the media service, or
-        dead-lettered on the way."""
-        return self.published <= self.processed | self.dead_lettered.keys()
+        """Every published message was committed and then processed by the media service,
+        superseded by a newer stored version, or dead-lettered on the way."""
+        return self.published <= self.processed | self.superseded | self.dead_lettered.keys()
 
     async def wait_until(self, predicate: Callable[[], bool], stall_timeout: float) -> None:
         """Return once ``predicate()`` holds.
@@ -93,5 +99,6 @@ class ProgressTracker:
             except TimeoutError:
                 raise PipelineStalled(
                     f"no progress for {stall_timeout:.0f}s: published {len(self.published)}, "
-                    f"committed {len(self.committed)}, media {len(self.processed)}"
+                    f"committed {len(self.committed)}, superseded {len(self.superseded)}, "
+                    f"media {len(self.processed)}"
                 ) from None

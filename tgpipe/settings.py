@@ -11,7 +11,7 @@ from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator,
+    AwareDatetime, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, SecretStr, field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -106,9 +106,16 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(MEDIA_MAX_BYTES_DEFAULT),
         description="Media service: the largest export file read per media kind (bytes; JSON object, merged "
                     "over the defaults); a larger one is `too_large`, never stored.")
-    export_timezone: str = Field(
-        default="UTC",
-        description="IANA zone of an export's local `date` when `date_unixtime` is absent (2020-era exports).",
+    export_timezone: str | None = Field(
+        default=None,
+        description="IANA zone of an export's local `date` when `date_unixtime` is absent (2020-era exports); "
+                    "unset: such an export is refused, never read as UTC.",
+    )
+    export_observed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the export was made (contract O1); unset: its newest date or edit date. A later time "
+                    "makes this reading replace an earlier archive of the same messages (e.g. one made with a "
+                    "wrong time zone).",
     )
 
     # Live Telegram collection (Telethon). One session per process: never share a session file.
@@ -149,7 +156,9 @@ class Settings(BaseSettings):
 
     @field_validator("export_timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:

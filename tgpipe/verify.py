@@ -5,7 +5,11 @@ Checks (each must be 0):
 * ``orphan_media``: media rows without their message;
 * ``messages_without_channel``: messages whose channel row is missing;
 * ``messages_without_sender``: messages naming a sender that has no ``senders`` row;
-* ``photo_messages_without_media_row``: messages with ``media_kind = 'photo'`` and no photo media row;
+* ``photo_messages_without_media_row``: messages with ``media_kind = 'photo'`` and no photo media row
+  of their current version (a ``superseded`` one does not count);
+* ``media_not_of_current_version``: media rows, other than ``superseded`` ones, that belong to
+  another version than their message's current one (``version_sha256``; contract O1). Like the
+  check above, it holds once the media service has caught up with the writer;
 * ``messages_without_current_version``: messages whose current text (and entities) is not among
   their ``message_versions``;
 * given an export: per chat, ``message_count_mismatch`` and ``photo_count_mismatch`` against the export.
@@ -24,9 +28,10 @@ from dataclasses import dataclass, field
 import asyncpg
 
 # Columns whose values legitimately differ between two archives of the same data: when a row was
-# written, and which event (and its collector's clock) it came from. Tables not listed have none.
+# written, and which event it came from. Tables not listed have none. (``messages.observed_at`` is
+# not one: it is when the source showed the version, part of the data's order key, contract O1.)
 VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "messages": ("archived_at", "source_event_id", "observed_at"),
+    "messages": ("archived_at", "source_event_id"),
     "media": ("updated_at",),
     "message_versions": ("recorded_at", "source_event_id"),
     "channel_peers": ("resolved_at",),
@@ -60,7 +65,10 @@ _CHECKS = {
     "photo_messages_without_media_row": """
         SELECT count(*) FROM messages g WHERE g.media_kind = 'photo' AND NOT EXISTS
             (SELECT 1 FROM media m WHERE m.channel_id = g.channel_id AND m.message_id = g.message_id
-                                     AND m.kind = 'photo')""",
+                                     AND m.kind = 'photo' AND m.status <> 'superseded')""",
+    "media_not_of_current_version": """
+        SELECT count(*) FROM media m JOIN messages g USING (channel_id, message_id)
+        WHERE m.status <> 'superseded' AND m.version_sha256 IS DISTINCT FROM g.version_sha256""",
     "messages_without_current_version": """
         SELECT count(*) FROM messages g WHERE NOT EXISTS
             (SELECT 1 FROM message_versions v WHERE v.channel_id = g.channel_id AND v.message_id = g.message_id
@@ -109,7 +117,8 @@ async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None)
                                                    channel_id),
                 "photos_export": expected.photos[channel_id],
                 "photos_db": await conn.fetchval(
-                    "SELECT count(*) FROM media WHERE channel_id = $1 AND kind = 'photo'", channel_id),
+                    "SELECT count(*) FROM media WHERE channel_id = $1 AND kind = 'photo' "
+                    "AND status <> 'superseded'", channel_id),
             })
     return IntegrityReport(checks=checks, export=rows)
 

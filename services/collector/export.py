@@ -12,7 +12,16 @@ Layouts of ``result.json``:
 
 Both format generations are read: 2020-era (integer ``from_id``, local ``date`` only, no
 ``text_entities``) and 2023+ (``"user123"``/``"channel123"``/``"chat123"`` ids, ``date_unixtime``,
-``edited_unixtime``, ``text_entities``).
+``edited_unixtime``, ``text_entities``). A 2020-era export says nothing about its time zone: it
+is refused unless the caller names one (never guessed).
+
+When the export was made (``observed_at`` of every payload, contract O1): ``result.json`` does
+not say (no export date; file times change when a folder is copied), so it is the newest date or
+edit date in the whole export, a lower bound of the export time that is the same however often
+the export is read. A later export of the chat with newer messages or edits is a newer
+observation; two exports with the same newest date are ordered by content (deterministic, not by
+age). The caller may give the time instead (e.g. a later one to make this reading correct an
+archive made with a wrong time zone).
 """
 
 from __future__ import annotations
@@ -121,13 +130,15 @@ def _sender(entry: dict[str, Any]) -> SenderPayload | None:
     return SenderPayload(peer_type=peer_type, peer_id=peer_id, name=entry.get(name_key))
 
 
-def _when(entry: dict[str, Any], unix_key: str, local_key: str, tz: ZoneInfo) -> tuple[datetime | None, bool]:
+def _when(entry: dict[str, Any], unix_key: str, local_key: str, tz: ZoneInfo | None
+          ) -> tuple[datetime | None, bool]:
     """A UTC datetime from ``unix_key`` (seconds, string or int), else ``local_key`` read in ``tz``.
 
     Returns ``(value, used_local_time)``; ``(None, False)`` when both are absent.
 
     Raises:
         ValueError: an unusable value, naming the field.
+        ExportTimezoneError: a zone-less local time and ``tz`` is ``None``.
     """
     unix, local = entry.get(unix_key), entry.get(local_key)
     try:
@@ -141,6 +152,8 @@ def _when(entry: dict[str, Any], unix_key: str, local_key: str, tz: ZoneInfo) ->
             raise ValueError("not a string")
         parsed = datetime.fromisoformat(local)
         if parsed.tzinfo is None:
+            if tz is None:
+                raise ExportTimezoneError(local_key)
             parsed = parsed.replace(tzinfo=tz)
         return parsed.astimezone(UTC), True
     except (ValueError, OverflowError, OSError) as exc:
@@ -181,7 +194,19 @@ def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], li
     return refs, unsafe
 
 
-def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo) -> _Mapped:
+class ExportTimezoneError(ExportError):
+    """The export gives only zone-less local times (2020-era: no ``date_unixtime``) and no time zone
+    was given: reading them as UTC would store every date off by the exporter's offset."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"this export gives only local times (`{field}` without `{field}_unixtime`) and says nothing of their "
+            "time zone: pass the exporting computer's zone with --timezone ZONE or TGPIPE_EXPORT_TIMEZONE=ZONE "
+            "(an IANA name, e.g. Europe/Berlin, or Etc/GMT-1 for UTC+1)")
+
+
+def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
+         observed_at: datetime | None = None) -> _Mapped:
     if not isinstance(entry, dict):
         raise ExportEntryError(None, f"entry is a {type(entry).__name__}, not an object")
     entry, scrubbed = scrub_fields(entry)
@@ -207,7 +232,7 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
             action=entry.get("action"), reactions=entry.get("reactions"),
             media_kind=media[0].kind if media else None, raw=entry,
         )
-        payload = MessageUpsertedPayload(channel=channel, message=message, media=media)
+        payload = MessageUpsertedPayload(channel=channel, message=message, media=media, observed_at=observed_at)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -217,8 +242,8 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
     return _Mapped(payload, local_date or local_edit, unsafe, scrubbed)
 
 
-def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path, tz: ZoneInfo
-              ) -> MessageUpsertedPayload:
+def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
+              observed_at: datetime | None = None) -> MessageUpsertedPayload:
     """Map one export message entry of ``channel`` to a payload.
 
     Fields read: ``id``, ``type`` (``"service"`` or a message), ``date_unixtime`` (UTC seconds)
@@ -233,13 +258,15 @@ def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path,
     goes through :func:`services.collector.scrub.scrub` (NUL and lone surrogates become U+FFFD,
     ``NaN``/``Infinity`` become ``null``: PostgreSQL and UTF-8 cannot hold them), and so do the
     fields read from it. ``export_root`` is resolved to an absolute path for ``MediaRef.export_root``.
+    ``observed_at`` becomes the payload's (when the export was made, see the module docstring).
 
     Raises:
         ExportEntryError: not an object, ``id`` missing or not an int, no usable date, a field
             of the wrong shape (text, peer id, media path, numbers), or a ``photo`` and a ``file``
             of the same kind (``media_type: "photo"``: one media item per kind and message).
+        ExportTimezoneError: a zone-less local time and ``tz`` is ``None``.
     """
-    return _map(entry, channel, export_root.resolve(), tz).payload
+    return _map(entry, channel, export_root.resolve(), tz, observed_at).payload
 
 
 # --- the reader ------------------------------------------------------------------------------
@@ -325,11 +352,14 @@ class ExportReader:
     Args:
         path: the export directory (holding ``result.json``) or the path of the JSON file itself.
         timezone: zone of zone-less local ``date``/``edited`` values (``settings.export_timezone``),
-            used only when ``date_unixtime``/``edited_unixtime`` are absent.
+            used only when ``date_unixtime``/``edited_unixtime`` are absent; ``None``: no zone known.
+        observed_at: when the export was made (``settings.export_observed_at``); default: its
+            newest date or edit date (see the module docstring).
 
     Raises:
         ExportError: the file is missing, unreadable, not JSON (e.g. truncated), or not one of the
             two layouts (a chat without an integer ``id`` or a ``messages`` list included).
+        ExportTimezoneError: ``timezone`` is ``None`` and an entry gives only a local time.
 
     Attributes:
         export_root: the absolute, resolved export directory (``MediaRef.export_root``).
@@ -344,19 +374,42 @@ class ExportReader:
         unsafe_paths: media paths refused by ``safe_resolve`` during that iteration.
         local_time_fallbacks: messages of that iteration whose date or edit date was read as local
             time in ``timezone``.
+        observed_at: every payload's ``observed_at`` (``None`` for an export without a usable date).
     """
 
-    def __init__(self, path: Path, *, timezone: ZoneInfo) -> None:
+    def __init__(self, path: Path, *, timezone: ZoneInfo | None, observed_at: datetime | None = None) -> None:
         self.timezone = timezone
         self.export_root, data = _load(Path(path))
         self._chat_problems: list[ExportError] = []
         self._chat_repairs: list[ExportError] = []
         self._chats = _chats(data, self._chat_problems, self._chat_repairs)
         self.chats = [channel for channel, _ in self._chats]
+        self.observed_at = observed_at or self._newest_date()
         self.problems: list[ExportError] = []
         self.repaired: list[ExportError] = []
         self.unsafe_paths: list[UnsafeMediaPath] = []
         self.local_time_fallbacks = 0
+
+    def _newest_date(self) -> datetime | None:
+        """The newest ``date``/``edited`` of every entry (malformed ones left out; they are reported
+        by :meth:`payloads`).
+
+        Raises:
+            ExportTimezoneError: an entry gives only a local time and no zone is known.
+        """
+        newest = None
+        for _, entries in self._chats:
+            for entry in entries:
+                if not isinstance(entry, dict):
+                    continue
+                for unix_key, local_key in (("date_unixtime", "date"), ("edited_unixtime", "edited")):
+                    try:
+                        value, _ = _when(entry, unix_key, local_key, self.timezone)
+                    except ValueError:
+                        continue
+                    if value is not None and (newest is None or value > newest):
+                        newest = value
+        return newest
 
     def payloads(self) -> Iterator[MessageUpsertedPayload]:
         """Yield one payload per valid entry, chat by chat, in export order.
@@ -372,7 +425,7 @@ class ExportReader:
             seen: set[int] = set()
             for index, entry in enumerate(entries):
                 try:
-                    mapped = _map(entry, channel, self.export_root, self.timezone)
+                    mapped = _map(entry, channel, self.export_root, self.timezone, self.observed_at)
                     message_id = mapped.payload.message.message_id
                     if message_id in seen:
                         raise ExportEntryError(message_id, "duplicate message id, first entry kept")

@@ -1,13 +1,16 @@
 """Media transport: consumes ``message.committed`` in batches (consumer group ``media_group``).
 
 Only committed messages reach this service, so every media row's foreign key to ``messages``
-holds by construction. Per batch: fetch and store the files (worker thread), upsert the rows
-in one statement, then commit offsets (:func:`tgpipe.consume.consume_batch`).
+holds by construction; an event naming a message that is not in the database is dead-lettered
+before anything is read. Per batch: plan the work against each message's current version
+(:func:`services.media.pending.plan_media`), fetch and store the files (worker thread), write the
+rows in one transaction, then commit offsets (:func:`tgpipe.consume.consume_batch`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 import asyncpg
@@ -15,9 +18,9 @@ from faststream.kafka import KafkaBroker
 
 from schemas import MessageCommitted
 from services.collector.telegram.client import TelegramClient
-from services.media.fetch import fetch_rows, unread_rows
-from services.media.pending import pending_events
-from services.media.persist import existing_messages, upsert_media
+from services.media.fetch import fetch_rows
+from services.media.pending import plan_media
+from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
 from tgpipe.consume import subscribe_batches
@@ -47,24 +50,16 @@ def register_media(
 
     async def process(events: list[MessageCommitted]) -> None:
         async with pool().acquire() as conn:
-            todo = await pending_events(conn, events)  # once per media item, never after stored
-            known = await existing_messages(conn, [_key(e) for e in todo])
-        # A committed event whose message is not in the database (forged, or for another database)
-        # reads and stores nothing: its row fails the foreign key, and the record is dead-lettered.
-        forged = [e for e in todo if _key(e) not in known]
-        todo = [e for e in todo if _key(e) in known]
-        rows = await asyncio.to_thread(fetch_rows, todo, store, settings)
-        rows += await telegram_photos.rows(todo) + unread_rows(forged)
+            plan = await plan_media(conn, events)  # current versions only; raises for an unknown message
+        rows = await asyncio.to_thread(fetch_rows, plan.fetch, store, settings)
+        rows += await telegram_photos.rows(plan.fetch)
+        rows = [dataclasses.replace(r, version_sha256=plan.versions[r.channel_id, r.message_id]) for r in rows]
         async with pool().acquire() as conn:
             with DB_TRANSACTION.labels("media").time():
-                await upsert_media(conn, rows)
+                await upsert_media(conn, rows, plan.relink, plan.supersede)
         observe_media(rows)
         if on_processed:
             on_processed(events)
 
     subscribe_batches(broker, settings, topic=settings.topic_committed, group=settings.media_group,
                       expected=MessageCommitted, process=process, name="store_media")
-
-
-def _key(event: MessageCommitted) -> tuple[int, int]:
-    return event.payload.channel_id, event.payload.message_id

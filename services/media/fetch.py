@@ -61,15 +61,6 @@ def _row_base(channel_id: int, message_id: int, ref: MediaRef) -> dict[str, obje
             "width": ref.width, "height": ref.height, "source_path": ref.path}
 
 
-def unread_rows(events: Iterable[MessageCommitted]) -> list[MediaRow]:
-    """Rows (``missing``, nothing read) for the references of committed events whose message is not
-    in the database: upserting them fails the foreign key, so such a record is dead-lettered and
-    leaves no file in the content store (contract M1)."""
-    return [MediaRow(status="missing", error="the message is not in the database: nothing read",
-                     **_row_base(e.payload.channel_id, e.payload.message_id, ref))
-            for e in events for ref in e.payload.media]
-
-
 def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, settings: Settings, *,
                attempts: int = READ_ATTEMPTS, wait_s: float = READ_RETRY_WAIT_S) -> list[MediaRow]:
     """All media rows for the export references of a batch of committed events (one per reference;

@@ -4,36 +4,51 @@ Order inside the transaction: ``channels`` → ``senders`` → ``messages`` → 
 → deletions, so every foreign key is satisfied when its row is written (no deferred
 constraints). Every statement is an idempotent multi-row statement: over ``unnest(…)`` for
 channels, senders and deletions; the batch's ``message.upserted`` rows are ``COPY``-ed once into
-a temporary stage of the connection, which the messages upsert and the versions insert read:
+a temporary stage of the connection, which the messages upsert and the versions insert read.
 
-* a replayed event changes nothing;
-* a message row is replaced only by a strictly newer edit (``edit_date`` greater than the
-  stored one); an older version never rolls it back;
-* an update with the *same* ``edit_date`` (Telegram sends one when only reactions or views
-  changed) refreshes only ``reactions`` and ``raw`` (and ``observed_at``, ``source_event_id``),
-  in the same upsert statement, and only from an event observed later
-  (envelope ``time`` greater than ``messages.observed_at``), so replaying an older observation
-  never rolls reactions back either;
+Every table keeps, per row, the maximum of a total order over the data itself (contract O1), so
+the state is the same for any arrival order, batching, partition count or writer replicas:
+
+* a message row is the version with the greatest :func:`order_key` ``(edit_date, observed_at,
+  version_sha256)``: a newer edit wins; the same ``edit_date`` (Telegram sends one when only
+  reactions or views changed) observed later at its source wins; equal observations are decided
+  by the content's sha256. Never by offset or by the envelope ``time``. A replayed event changes
+  nothing;
+* a chat's ``title`` and ``type`` come from its newest titled observation (:func:`_title_key`):
+  a late older event never rolls a title back and an observation without a title never wipes it;
 * every distinct text version (text + entities) is kept in ``message_versions``, keyed by its
   sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen;
-* ``message.deleted`` sets ``messages.deleted_at`` once (the row stays); a deletion without a
-  channel id goes to ``unresolved_deletions`` and is never matched to a chat.
+* ``message.deleted`` records the earliest deletion time per message in ``message_deletions``
+  (also for a message not archived yet) and copies it to ``messages.deleted_at`` (the row stays);
+  a deletion without a channel id goes to ``unresolved_deletions`` and is never matched to a chat.
+
+:func:`write_batch` returns the events whose version is the stored one after the commit (won now,
+or already stored: a redelivered batch), so ``message.committed`` is never published for a
+version that lost.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 import pydantic_core
 
-from schemas import MessageDeleted, MessageUpserted
+from schemas import MessageDeleted, MessageUpserted, MessageUpsertedPayload
 
+# The newest titled observation of a chat wins (:func:`_title_key`; NULLs sort first, strings
+# compare by code point as Python does: COLLATE "C" on UTF-8).
 _UPSERT_CHANNELS = """
-INSERT INTO channels (channel_id, type, title)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-ON CONFLICT (channel_id) DO UPDATE SET type = EXCLUDED.type, title = EXCLUDED.title
-WHERE (channels.type, channels.title) IS DISTINCT FROM (EXCLUDED.type, EXCLUDED.title)
+INSERT INTO channels (channel_id, type, title, title_date)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (channel_id) DO UPDATE SET
+    type = EXCLUDED.type, title = EXCLUDED.title, title_date = EXCLUDED.title_date
+WHERE (EXCLUDED.title IS NOT NULL, EXCLUDED.title_date, coalesce(EXCLUDED.title, '') COLLATE "C",
+       EXCLUDED.type COLLATE "C")
+    > (channels.title IS NOT NULL, coalesce(channels.title_date, '-infinity'),
+       coalesce(channels.title, '') COLLATE "C", channels.type COLLATE "C")
 """
 
 # A sender's name is the one from its newest message (ties: the greater name), never "the last
@@ -50,12 +65,12 @@ WHERE EXCLUDED.name IS NOT NULL
 _MESSAGE_COLUMNS = (
     "channel_id", "message_id", "kind", "date", "edit_date", "sender_type", "sender_id", "text",
     "entities", "reply_to_message_id", "reply_to_peer", "forwarded_from", "post_author", "action",
-    "reactions", "grouped_id", "media_kind", "raw", "source_event_id", "observed_at",
+    "reactions", "grouped_id", "media_kind", "raw", "source_event_id", "observed_at", "version_sha256",
 )
 _MESSAGE_TYPES = (
     "bigint", "bigint", "text", "timestamptz", "timestamptz", "text", "bigint", "text",
     "text", "bigint", "text", "text", "text", "text",
-    "text", "bigint", "text", "text", "uuid", "timestamptz",
+    "text", "bigint", "text", "text", "uuid", "timestamptz", "text",
 )
 _JSON_COLUMNS = {"entities", "reactions", "raw"}
 # Every message.upserted row of the batch is COPY-ed (binary rows: cheaper to encode and to parse
@@ -65,7 +80,7 @@ _JSON_COLUMNS = {"entities", "reactions", "raw"}
 # the search_path. The name carries the layout's version: a session that outlives a deploy (a
 # pooler in transaction mode keeps server sessions) must not find an old layout under it, so
 # change the suffix whenever the columns change.
-_STAGE_NAME = "writer_stage_v1"
+_STAGE_NAME = "writer_stage_v2"
 _STAGE = f"pg_temp.{_STAGE_NAME}"
 _STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "newest")
 _CREATE_STAGE = f"""
@@ -74,27 +89,24 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
 ) ON COMMIT DELETE ROWS
 """
 
-# Refreshed by a later observation of the same edit (see below); every other column only by a newer edit.
-_REFRESHED = ("reactions", "raw", "observed_at", "source_event_id")
-# One statement for both updates of an existing row, so ``raw`` and ``reactions`` are read once:
-# * a strictly newer edit replaces every column;
-# * the same ``edit_date`` (reactions/views changed, text did not) observed later, with other
-#   reactions or raw, replaces only the ``_REFRESHED`` columns (the others keep their values:
-#   the two cases are told apart by the edit dates being equal).
-_SAME_EDIT = "messages.edit_date IS NOT DISTINCT FROM EXCLUDED.edit_date"
+# The order key of contract O1 in SQL (:func:`order_key` in Python): a stored row without
+# observed_at or version_sha256 (written before migration 0005) sorts below any observation.
+_KEY = ("(coalesce({t}.edit_date, '-infinity'), coalesce({t}.observed_at, '-infinity'), "
+        "coalesce({t}.version_sha256, '') COLLATE \"C\")")
 _UPSERT_MESSAGES = f"""
 INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
 SELECT {", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in _MESSAGE_COLUMNS)}
 FROM {_STAGE} AS u WHERE u.newest
 ON CONFLICT (channel_id, message_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" if c in _REFRESHED
-               else f"{c} = CASE WHEN {_SAME_EDIT} THEN messages.{c} ELSE EXCLUDED.{c} END"
-               for c in _MESSAGE_COLUMNS[2:])}
-WHERE (EXCLUDED.edit_date IS NOT NULL
-       AND (messages.edit_date IS NULL OR EXCLUDED.edit_date > messages.edit_date))
-   OR ({_SAME_EDIT}
-       AND (messages.observed_at IS NULL OR EXCLUDED.observed_at > messages.observed_at)
-       AND (messages.reactions IS DISTINCT FROM EXCLUDED.reactions OR messages.raw IS DISTINCT FROM EXCLUDED.raw))
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:])}
+WHERE {_KEY.format(t="EXCLUDED")} > {_KEY.format(t="messages")}
+"""
+
+# The batch's messages whose stored version is the staged one: the ones to announce as committed.
+_CURRENT = f"""
+SELECT u.channel_id, u.message_id FROM {_STAGE} AS u
+JOIN messages AS m USING (channel_id, message_id)
+WHERE u.newest AND m.version_sha256 = u.version_sha256
 """
 
 # The hash must stay the one migration 0002 used for existing rows: text, US (0x1f), entities as jsonb text.
@@ -113,10 +125,20 @@ ON CONFLICT (channel_id, message_id, text_sha256) DO UPDATE SET
 WHERE EXCLUDED.valid_from < message_versions.valid_from
 """
 
+# The earliest deletion time per message, kept even before the message is archived (a deletion
+# may arrive first), then copied to the messages of the batch (upserted or deleted) it concerns.
+_RECORD_DELETIONS = """
+INSERT INTO message_deletions (channel_id, message_id, deleted_at)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[])
+ON CONFLICT (channel_id, message_id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at
+WHERE EXCLUDED.deleted_at < message_deletions.deleted_at
+"""
+
 _SOFT_DELETE = """
-UPDATE messages AS m SET deleted_at = u.deleted_at
-FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(channel_id, message_id, deleted_at)
-WHERE m.channel_id = u.channel_id AND m.message_id = u.message_id AND m.deleted_at IS NULL
+UPDATE messages AS m SET deleted_at = d.deleted_at
+FROM unnest($1::bigint[], $2::bigint[]) AS u(channel_id, message_id)
+JOIN message_deletions AS d USING (channel_id, message_id)
+WHERE m.channel_id = u.channel_id AND m.message_id = u.message_id AND m.deleted_at IS DISTINCT FROM d.deleted_at
 """
 
 _RECORD_UNRESOLVED = """
@@ -132,20 +154,78 @@ def _json(value: object) -> str | None:
     return None if value is None else pydantic_core.to_json(value, inf_nan_mode="constants").decode()
 
 
-def _newest_per_message(events: Sequence[MessageUpserted]) -> list[MessageUpserted]:
-    """Keep one event per ``(channel_id, message_id)``: the newest edit, else the latest offset."""
-    chosen: dict[tuple[int, int], MessageUpserted] = {}
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def version_sha256(payload: MessageUpsertedPayload) -> str:
+    """sha256 (hex) of one observed version: the message and its media references as JSON (the
+    wire form: field order of the schema, ``raw`` in its source's key order). Equal for the same
+    logical event published twice; the last part of :func:`order_key`, and what
+    ``message.committed`` names as ``version_sha256``."""
+    wire = pydantic_core.to_json((payload.message, payload.media), inf_nan_mode="constants")
+    return hashlib.sha256(wire).hexdigest()
+
+
+def order_key(payload: MessageUpsertedPayload, sha256: str | None = None) -> tuple[datetime, datetime, str]:
+    """The total order of a message's versions (contract O1): ``(edit_date, observed_at,
+    version_sha256)``, an absent date sorting first. Never the offset or the envelope ``time``: an
+    export's envelope time is when it was published, not when Telegram showed that version.
+    ``sha256``: the payload's :func:`version_sha256` when already computed."""
+    return (payload.message.edit_date or _NEVER, payload.observed_at or _NEVER, sha256 or version_sha256(payload))
+
+
+def _title_key(payload: MessageUpsertedPayload) -> tuple[bool, datetime, str, str]:
+    """Order of a chat's observations: titled before untitled, then by :func:`_title_date`, then
+    title and type (a deterministic tiebreak)."""
+    channel = payload.channel
+    return (channel.title is not None, _title_date(payload), channel.title or "", channel.type)
+
+
+def _title_date(payload: MessageUpsertedPayload) -> datetime:
+    """When the source showed the chat's title: ``observed_at``, else (events of older collectors)
+    the message's edit or send date, a lower bound."""
+    message = payload.message
+    return payload.observed_at or message.edit_date or message.date
+
+
+def _newest_per_message(events: Sequence[MessageUpserted], hashes: dict[int, str]) -> list[MessageUpserted]:
+    """Keep one event per ``(channel_id, message_id)``: the greatest :func:`order_key` (the same
+    logical event twice: the later one). ``hashes``: ``id(event)`` → its :func:`version_sha256`."""
+    chosen: dict[tuple[int, int], tuple[tuple, MessageUpserted]] = {}
     for event in events:
-        message = event.payload.message
-        key = (message.channel_id, message.message_id)
+        key = _message_key(event)
+        order = order_key(event.payload, hashes[id(event)])
         current = chosen.get(key)
-        if current is None or _version(message) >= _version(current.payload.message):
-            chosen[key] = event
-    return list(chosen.values())
+        if current is None or order >= current[0]:
+            chosen[key] = (order, event)
+    return [event for _, event in chosen.values()]
 
 
-def _version(message) -> float:
-    return message.edit_date.timestamp() if message.edit_date else float("-inf")
+def _newest_channels(events: Sequence[MessageUpserted]) -> dict[int, MessageUpsertedPayload]:
+    """Per chat id, the payload whose chat observation has the greatest :func:`_title_key`."""
+    best: dict[int, MessageUpsertedPayload] = {}
+    for event in events:
+        channel_id = event.payload.channel.channel_id
+        if channel_id not in best or _title_key(event.payload) > _title_key(best[channel_id]):
+            best[channel_id] = event.payload
+    return dict(sorted(best.items()))  # key order: two writers lock shared rows alike
+
+
+def _earliest_deletions(deletions: Sequence[MessageDeleted]) -> list[tuple[int, int, datetime]]:
+    """``(channel_id, message_id, deleted_at)`` once per message of a chat (the earliest time; an id
+    may be listed twice), in key order; deletions without a chat are left out."""
+    earliest: dict[tuple[int, int], datetime] = {}
+    for event in deletions:
+        if (channel_id := event.payload.channel_id) is None:
+            continue
+        for message_id in event.payload.message_ids:
+            key = (channel_id, message_id)
+            earliest[key] = min(earliest.get(key, event.payload.deleted_at), event.payload.deleted_at)
+    return [(*key, at) for key, at in sorted(earliest.items())]
+
+
+def _message_key(event: MessageUpserted) -> tuple[int, int]:
+    return event.payload.message.channel_id, event.payload.message.message_id
 
 
 async def write_batch(conn: asyncpg.Connection,
@@ -159,39 +239,43 @@ async def write_batch(conn: asyncpg.Connection,
             (Telegram never reuses a deleted message id).
 
     Returns:
-        One upsert event per distinct message: the version that was offered to the database.
+        One upsert event per distinct message whose version is the stored one once the
+        transaction commits (it won, or it was stored already: a redelivery); a version that lost
+        to a newer one (:func:`order_key`) is left out, so it is never announced as committed.
 
     Raises:
         asyncpg.PostgresError: the transaction is rolled back; nothing of the batch is written.
     """
     upserts = [e for e in events if isinstance(e, MessageUpserted)]
     deletions = [e for e in events if isinstance(e, MessageDeleted)]
-    unique = _newest_per_message(upserts)
-    # Topic order (a chat's events share one partition): the last title wins, however batches split.
-    channels = {e.payload.channel.channel_id: e.payload.channel for e in upserts}
+    hashes = {id(e): version_sha256(e.payload) for e in upserts}
+    unique = _newest_per_message(upserts, hashes)
+    channels = _newest_channels(upserts)
     senders = _sender_names(upserts)
+    resolved = _earliest_deletions(deletions)
+    current: set[tuple[int, int]] = set()
     async with conn.transaction():
-        if unique:
-            await conn.execute(
-                _UPSERT_CHANNELS,
-                list(channels), [c.type for c in channels.values()], [c.title for c in channels.values()],
-            )
+        if channels:
+            await conn.execute(_UPSERT_CHANNELS, list(channels), *_columns(
+                (p.channel.type, p.channel.title, _title_date(p)) for p in channels.values()))
         if senders:
             await conn.execute(
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
         if unique:
             await conn.execute(_CREATE_STAGE)
-            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", records=_stage_rows(upserts, unique),
-                                             columns=_STAGE_COLUMNS)
+            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", columns=_STAGE_COLUMNS,
+                                             records=_stage_rows(upserts, unique, hashes))
             await conn.execute(_UPSERT_MESSAGES)
             await conn.execute(_INSERT_VERSIONS)
-        if resolved := [(e.payload.channel_id, i, e.payload.deleted_at) for e in deletions
-                        if e.payload.channel_id is not None for i in e.payload.message_ids]:
-            await conn.execute(_SOFT_DELETE, *_columns(resolved))
+            current = {tuple(r) for r in await conn.fetch(_CURRENT)}
+        if resolved:
+            await conn.execute(_RECORD_DELETIONS, *_columns(resolved))
+        if touched := sorted({(c, m) for c, m, _ in resolved} | {_message_key(e) for e in unique}):
+            await conn.execute(_SOFT_DELETE, *_columns(touched))
         if unresolved := [(e.event_id, i, e.payload.deleted_at, e.source) for e in deletions
                           if e.payload.channel_id is None for i in e.payload.message_ids]:
             await conn.execute(_RECORD_UNRESOLVED, *_columns(unresolved))
-    return unique
+    return [e for e in unique if _message_key(e) in current]
 
 
 def _sender_names(events: Sequence[MessageUpserted]) -> dict[tuple[str, int], tuple[str | None, object]]:
@@ -213,7 +297,8 @@ def _columns(rows) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpserted]) -> list[tuple]:
+def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpserted],
+                hashes: dict[int, str]) -> list[tuple]:
     """One :data:`_STAGE_COLUMNS` row per event of ``upserts``; ``newest`` for those in ``unique``,
     once each (an event object passed twice is staged twice but taken once)."""
     newest = {id(e) for e in unique}
@@ -226,7 +311,7 @@ def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpse
             m.channel_id, m.message_id, m.kind, m.date, m.edit_date,
             m.sender.peer_type if m.sender else None, m.sender.peer_id if m.sender else None, m.text,
             _json(m.entities), m.reply_to_message_id, m.reply_to_peer, m.forwarded_from, m.post_author,
-            m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id, event.time,
-            is_newest,
+            m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id,
+            event.payload.observed_at, hashes[id(event)], is_newest,
         ))
     return rows

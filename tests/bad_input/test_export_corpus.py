@@ -123,6 +123,7 @@ async def corpus(postgres_url, template_database, kafka, tmp_path_factory) -> Co
     write_full_account_export(layout, ENTRY_CASES)
     async with fresh_database(postgres_url, template_database) as url, topic_settings(url, kafka,
                                                                                       base) as settings:
+        settings = settings.model_copy(update={"export_timezone": "UTC"})  # some cases give only local dates
         _opened = []
         try:
             summary = await archive(settings, layout.root, show_progress=False)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schemas.events import ChannelPayload
-from services.collector.export import ExportReader, flatten_text, map_entry, parse_peer
+from services.collector.export import ExportReader, ExportTimezoneError, flatten_text, map_entry, parse_peer
 from tgpipe.errors import ExportEntryError, ExportError
 from tgpipe.paths import safe_resolve
 
@@ -385,3 +385,46 @@ def test_unknown_layout_is_an_export_error(tmp_path: Path, data: Any) -> None:
 def test_unknown_layout_message_names_the_expected_layouts(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match=r"single chat .* full-account export"):
         ExportReader(write_export(tmp_path, {"contacts": {}}), timezone=UTC_ZONE)
+
+
+# --- time zones and the observation time (contract O1) ------------------------------------------
+
+
+def test_local_times_without_a_zone_are_refused_never_read_as_utc(tmp_path: Path) -> None:
+    old = {"id": 1, "type": "message", "date": "2020-08-03T17:06:43", "from": "A", "from_id": 73106435, "text": "hi"}
+    with pytest.raises(ExportTimezoneError, match=r"--timezone ZONE or TGPIPE_EXPORT_TIMEZONE=ZONE"):
+        ExportReader(write_export(tmp_path, chat([msg(2), old])), timezone=None)
+    with pytest.raises(ExportTimezoneError):  # a local edit date alone is enough
+        ExportReader(write_export(tmp_path, chat([msg(3, edited="2024-03-01T14:00:00")])), timezone=None)
+    # An export with UTC seconds everywhere needs no zone.
+    _, payloads = read(tmp_path, chat([msg(4, edited="2024-03-01T14:00:00", edited_unixtime="1709301600")]), tz=None)
+    assert payloads[0].message.edit_date == datetime(2024, 3, 1, 14, tzinfo=UTC)
+
+
+def test_cli_refuses_the_2020_export_without_a_zone_in_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from tgpipe.cli import app
+
+    folder = real_export("hejazizo-anon-bot-chat")
+    # Nothing is started or connected to: the export is refused before.
+    env = {"TGPIPE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "TGPIPE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    for command in (["archive", "--export", str(folder)], ["collector", "export", str(folder)],
+                    ["verify", "--export", str(folder)]):
+        result = CliRunner().invoke(app, command, env=env)
+        assert result.exit_code == 2, (command, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "--timezone" in lines[0] and "TGPIPE_EXPORT_TIMEZONE" in lines[0], lines
+
+
+def test_observed_at_is_the_exports_newest_date_or_the_given_time(tmp_path: Path) -> None:
+    folder = real_export("trantor-library-channel")
+    newest = max(int(m[key]) for m in raw_messages(folder) for key in ("date_unixtime", "edited_unixtime") if key in m)
+    reader = ExportReader(folder, timezone=None)
+    assert {p.observed_at for p in reader.payloads()} == {datetime.fromtimestamp(newest, UTC)}
+    given = datetime(2026, 1, 1, tzinfo=UTC)
+    assert {p.observed_at for p in ExportReader(folder, timezone=None, observed_at=given).payloads()} == {given}
+    # A full-account export is one observation: its newest date across every chat.
+    data = {"chats": {"list": [chat([msg(1)], id=1), chat([msg(2, date_unixtime="1709298000")], id=2)]}}
+    _, payloads = read(tmp_path, data)
+    assert {p.observed_at for p in payloads} == {datetime(2024, 3, 1, 13, tzinfo=UTC)}

@@ -132,7 +132,7 @@ async def test_contract_W7_sigterm_mid_batch_media_service_finishes_the_batch(
 
     # SIGTERM while batch 2 holds no database connection (between its two database steps).
     await _sigterm_at(settings, tmp_path, "media",
-                      Fault("services.media.app:pending_events", nth=2, action="pause", when="after", seconds=2.0))
+                      Fault("services.media.app:plan_media", nth=2, action="pause", when="after", seconds=2.0))
     async with db.acquire() as conn:
         stored = await conn.fetchval("SELECT count(*) FROM media")
     assert 0 < stored == await committed_count(settings, settings.media_group, settings.topic_committed) < 40

@@ -6,18 +6,21 @@ drive :class:`~services.media.telegram.TelegramPhotos` on committed events direc
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from telethon.errors import FloodWaitError
 from telethon.tl import types
 
-from schemas import CommittedPayload, MessageCommitted, MessageUpserted
+from schemas import MessageCommitted, MessageUpserted
 from services.collector.telegram.client import channel_peer
 from services.collector.telegram.flood import FloodBudget
 from services.collector.telegram.mapping import channel_payload, message_payload
+from services.media.pending import plan_media
 from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
+from services.writer.app import committed_events
 from services.writer.persist import write_batch
 from tests.collector.telegram.fake import FakeTelegram, channel, photo, photo_bytes, post
 from tests.collector.telegram.test_collector import NEWS, OTHER, pipeline
@@ -66,16 +69,17 @@ async def _committed(db, messages_by_channel) -> list[MessageCommitted]:
     events = [MessageUpserted(source="test", payload=message_payload(m, channel_payload(peer)))
               for peer, messages in messages_by_channel for m in messages]
     async with db.acquire() as conn:
-        await write_batch(conn, events)
-    return [MessageCommitted(source="test", payload=CommittedPayload(
-        channel_id=e.payload.message.channel_id, message_id=e.payload.message.message_id,
-        causation_id=e.event_id, media=e.payload.media)) for e in events]
+        return committed_events(await write_batch(conn, events))
 
 
 async def _process(photos: TelegramPhotos, db, events) -> None:
-    rows = await photos.rows(events)
+    """What the media service does with a batch (services.media.app)."""
     async with db.acquire() as conn:
-        await upsert_media(conn, rows)
+        plan = await plan_media(conn, events)
+    rows = await photos.rows(plan.fetch)
+    async with db.acquire() as conn:
+        await upsert_media(conn, [dataclasses.replace(r, version_sha256=plan.versions[r.channel_id, r.message_id])
+                                  for r in rows], plan.relink, plan.supersede)
         assert (await verify(conn)).ok
 
 

@@ -85,3 +85,14 @@ async def test_a_permanent_table_named_like_the_stage_is_never_used(db):
             assert await conn.fetchval("SELECT count(*) FROM public.writer_stage_v1") == 0
         finally:
             await conn.execute("RESET search_path")
+
+
+async def test_a_version_that_lost_is_not_returned_and_a_redelivered_winner_is(db):
+    """What the writer announces as committed: never a version the order refused (contract O1),
+    always the stored one again when its batch is redelivered (W1, W2)."""
+    newer, older = message_event(10, 1, text="v2", edited_after_s=60), message_event(10, 1, text="v1")
+    async with db.acquire() as conn:
+        assert await write_batch(conn, [newer]) == [newer]
+        assert await write_batch(conn, [older]) == []
+        assert await write_batch(conn, [newer]) == [newer]  # a redelivery re-emits
+        assert await write_batch(conn, [older, newer]) == [newer]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Collection
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from telethon import utils
@@ -162,8 +162,15 @@ def media_refs(message: TelegramMessage) -> list[MediaRef]:
     return []
 
 
-def message_payload(message: TelegramMessage, channel: ChannelPayload) -> MessageUpsertedPayload:
+def message_payload(message: TelegramMessage, channel: ChannelPayload,
+                    observed_at: datetime | None = None) -> MessageUpsertedPayload:
     """Map one channel message to its ``message.upserted`` payload.
+
+    ``observed_at`` (contract O1): when Telegram showed this version of the message (and this
+    chat title); default: now, on the collector's clock, since a message is mapped as soon as it
+    is fetched or received. Telegram itself says when a message was sent and last edited, not when
+    its reactions or views were counted, so versions with the same ``edit_date`` are ordered by
+    this time (limits: the collectors' clocks must agree to within the time between two fetches).
 
     Raises:
         ValueError: the message is not in ``channel`` (its ``peer_id`` names another chat).
@@ -196,6 +203,7 @@ def message_payload(message: TelegramMessage, channel: ChannelPayload) -> Messag
             raw=json_safe(message.to_dict()),
         ),
         media=refs,
+        observed_at=observed_at or datetime.now(UTC),
     )
 
 
