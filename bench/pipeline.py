@@ -3,7 +3,7 @@
 
     ./dev python bench/pipeline.py --messages 10000 [--json out.json] [--profile DIR]
 
-Starts the embedded default (``tgpipe.embedded.embedded_settings``: PostgreSQL from its wheel,
+Starts the embedded default (``tgpipe.runtime.embedded.embedded_settings``: PostgreSQL from its wheel,
 Tansu) unless ``TGPIPE_DATABASE_URL`` / ``TGPIPE_KAFKA_BOOTSTRAP_SERVERS`` are set; every other
 ``TGPIPE_*`` setting is honoured too (batch size, partitions…, see docs/performance.md). Generates
 N ``message.upserted`` events resampled from the shared exports (:mod:`bench.workload`), then runs,
@@ -74,8 +74,8 @@ from rich.table import Table
 
 from bench.scenarios import PREFIX
 from bench.workload import Workload, load_sources, read_events, source_stats, write_workload
-from tgpipe.broker import delete_topics, ensure_topics
-from tgpipe.migrations import upgrade
+from tgpipe.kafka.broker import delete_topics, ensure_topics
+from tgpipe.db.migrations import upgrade
 from tgpipe.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -622,7 +622,7 @@ def summarize(run: Run, name: str, results: dict[str, dict[str, Any]], produced:
 
 
 PROFILE_FRAMES = (  # (label, substring of a py-spy frame "function (file:line)")
-    ("consume_batch (whole handler)", "consume_batch (tgpipe/consume.py"),
+    ("consume_batch (whole handler)", "consume_batch (tgpipe/kafka/consume.py"),
     ("decode: pydantic validate_json", "decode_event (schemas/events.py"),
     ("write_batch (transaction)", "write_batch (services/writer/persist.py"),
     ("  _stage_rows (rows + JSON columns)", "_stage_rows (services/writer/persist.py"),
@@ -937,7 +937,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tgpipe.embedded import embedded_settings
+    from tgpipe.runtime.embedded import embedded_settings
 
     options, json_path = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the workers and the embedded servers on SIGTERM too

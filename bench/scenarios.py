@@ -18,15 +18,15 @@ Roles:
   pydantic, no FastStream, no committed events, no offset commits.
 * ``service``: tgpipe's writer and/or media service, assembled as the deployed ``tgpipe writer`` /
   ``tgpipe media`` are (``make_broker`` + ``register_writer``/``register_media`` + the pool) and
-  with the hooks :func:`tgpipe.archive.running_services` passes them. Completion comes from those
+  with the hooks :func:`tgpipe.ops.archive.running_services` passes them. Completion comes from those
   hooks (message keys committed / processed), never from end offsets. Not ``running_services``
-  itself: :mod:`tgpipe.archive` imports Telethon and the media service, about 55 MB of RSS that
+  itself: :mod:`tgpipe.ops.archive` imports Telethon and the media service, about 55 MB of RSS that
   the deployed writer does not have. Batches are timed by a FastStream middleware on the
   service's broker, commits by wrapping the module-level ``write_batch``/``upsert_media``.
 * ``collector``: :func:`services.collector.publish.publish_payloads`, fed either from the events
   file (``source="events"``) or from the shared exports replicated to N (``source="export"``).
 * ``archive``: collector, writer and media in this one process with ``running_services`` and a
-  :class:`~tgpipe.progress.ProgressTracker` (what ``tgpipe archive`` does).
+  :class:`~tgpipe.runtime.progress.ProgressTracker` (what ``tgpipe archive`` does).
 
 Each role imports only what it runs, so that a worker's RSS is the service's.
 """
@@ -50,12 +50,12 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import services.collector.publish as collector_publish
-from tgpipe.broker import make_broker
+from tgpipe.kafka.broker import make_broker
 from bench.workload import Layout, load_sources, read_events, replicate
 from schemas import MessageUpserted
 from services.collector.publish import publish_payloads
 from tgpipe.db import PoolRef
-from tgpipe.progress import ProgressTracker
+from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.settings import Settings
 
 PREFIX = "@bench "
@@ -133,7 +133,7 @@ class KeyCounter:
 
 
 def counting_tracker(layout: Layout) -> ProgressTracker:
-    """A :class:`~tgpipe.progress.ProgressTracker` whose key sets are :class:`KeyCounter` s."""
+    """A :class:`~tgpipe.runtime.progress.ProgressTracker` whose key sets are :class:`KeyCounter` s."""
     tracker = ProgressTracker()
     tracker.published, tracker.committed, tracker.processed = (KeyCounter(layout), KeyCounter(layout),
                                                                KeyCounter(layout))
@@ -344,7 +344,7 @@ async def run_archive(cfg: dict[str, Any]) -> None:
     """Role ``archive``: collector, writer and media in one process, as ``tgpipe archive`` runs them."""
     import services.media.app as media_app
     import services.writer.app as writer_app
-    import tgpipe.archive as archive_mod
+    import tgpipe.ops.archive as archive_mod
 
     settings = Settings(**cfg["settings"])
     n, layout = cfg["messages"], cfg["layout"]

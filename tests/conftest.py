@@ -4,10 +4,10 @@ Session parts, each chosen once per session:
 
 * PostgreSQL (``postgres_url``): ``TGPIPE_DATABASE_URL`` when set (a server where the user may
   create databases; PostgreSQL 13+), else a testcontainers ``PostgresContainer`` when a Docker
-  engine answers, else an :class:`~tgpipe.embedded.EmbeddedPostgres` in a temporary directory.
+  engine answers, else an :class:`~tgpipe.runtime.embedded.EmbeddedPostgres` in a temporary directory.
   One database migrated to head serves as the template of every test's database.
 * Kafka (``kafka``): ``TGPIPE_KAFKA_BOOTSTRAP_SERVERS`` when set, else a testcontainers
-  ``KafkaContainer`` when Docker answers, else one :class:`~tgpipe.embedded.TansuBroker` for the
+  ``KafkaContainer`` when Docker answers, else one :class:`~tgpipe.runtime.embedded.TansuBroker` for the
   whole session (never restarted under clients: Tansu loses everything on a restart).
 
 Per test: ``database_url`` (a fresh database copied from the template), ``settings`` (that
@@ -48,10 +48,10 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import asyncpg
 import pytest
 
-from tgpipe.broker import delete_topics, ensure_topics
+from tgpipe.kafka.broker import delete_topics, ensure_topics
 from tgpipe.db import create_pool
-from tgpipe.embedded import TANSU_SETTINGS, EmbeddedPostgres, TansuBroker
-from tgpipe.migrations import upgrade
+from tgpipe.runtime.embedded import TANSU_SETTINGS, EmbeddedPostgres, TansuBroker
+from tgpipe.db.migrations import upgrade
 from tgpipe.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -337,7 +337,7 @@ async def test_the_ready_check_command_follows_the_readiness_endpoint(services: 
     import asyncio
     import socket
 
-    from tgpipe.health import HealthServer
+    from tgpipe.runtime.health import HealthServer
     from tgpipe.readiness import Readiness
 
     class Broker:
@@ -374,7 +374,7 @@ async def test_the_ready_check_command_follows_the_readiness_endpoint(services: 
 
 
 def test_static_membership_only_when_an_instance_id_is_set(services: dict):
-    from tgpipe.broker import consumer_options
+    from tgpipe.kafka.broker import consumer_options
 
     base = Settings(kafka_bootstrap_servers="kafka:9092")
     assert "group_instance_id" not in consumer_options(base)

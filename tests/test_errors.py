@@ -21,9 +21,9 @@ from aiokafka import errors as kafka_errors
 
 from schemas import decode_event, encode_event
 from services.writer import app as writer_app
-from tests.factories import message_event
-from tgpipe.archive import running_services
-from tgpipe.dlq import read_dead_letters
+from tests.support.factories import message_event
+from tgpipe.ops.archive import running_services
+from tgpipe.kafka.dead_letters import read_dead_letters
 from tgpipe.errors import (
     AfterCommitError,
     ConfigurationError,
@@ -34,7 +34,7 @@ from tgpipe.errors import (
     is_record_error,
     is_transient,
 )
-from tgpipe.progress import ProgressTracker
+from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.readiness import Readiness, wait_for
 
 # SQLSTATE -> (asyncpg class it must map to, transient?)

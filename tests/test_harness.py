@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from alembic.script import ScriptDirectory
 
 from tests.conftest import database_url_for
-from tgpipe.broker import consumer_options
-from tgpipe.migrations import alembic_config
+from tgpipe.kafka.broker import consumer_options
+from tgpipe.db.migrations import alembic_config
 from tgpipe.settings import Settings
 
 TABLES = {"channels", "senders", "messages", "media", "message_versions", "channel_peers", "unresolved_deletions",

@@ -15,10 +15,10 @@ from faststream import BaseMiddleware
 
 from schemas import MediaRef, MessageUpserted, decode_event
 from services.collector.publish import publish_payloads
-from tests.factories import message_event
-from tgpipe.archive import running_services
-from tgpipe.dlq import read_dead_letters
-from tgpipe.progress import PipelineStalled, ProgressTracker
+from tests.support.factories import message_event
+from tgpipe.ops.archive import running_services
+from tgpipe.kafka.dead_letters import read_dead_letters
+from tgpipe.runtime.progress import PipelineStalled, ProgressTracker
 
 _ROWS_OF = """
 SELECT (SELECT count(*) FROM messages JOIN unnest($1::bigint[], $2::bigint[]) AS k (channel_id, message_id)

@@ -15,8 +15,8 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from schemas import MessageUpserted, decode_event
-from tests.factories import message_event
-from tgpipe.broker import make_broker, publish_event
+from tests.support.factories import message_event
+from tgpipe.kafka.broker import make_broker, publish_event
 
 # Chat ids of every shape tgpipe keys by: small, 32-bit, the -100… form of Telegram channel ids in
 # Bot API style, and ids past 2**31 (murmur2's sign handling matters there).

@@ -16,7 +16,7 @@ from schemas import (
     decode_event,
     encode_event,
 )
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tgpipe.errors import EventSchemaError
 from tgpipe.settings import Settings
 

@@ -139,7 +139,7 @@ def is_record_error(exc: BaseException) -> bool:
     Decided from an allow-list: :class:`EventError` (undecodable bytes, a schema violation),
     PostgreSQL errors of SQLSTATE class 21, 22 or 23 or SQLSTATE 54000, and asyncpg's client-side
     ``DataError`` (an argument it cannot encode). The consumer dead-letters a record for such an
-    error only once the batch was split down to that record alone (:mod:`tgpipe.consume`).
+    error only once the batch was split down to that record alone (:mod:`tgpipe.kafka.consume`).
 
     Everything else is not: transient errors, faults of the service's own setup (42P01 undefined
     table, 42501 insufficient privilege, 25006 read-only transaction, Kafka authorization errors),

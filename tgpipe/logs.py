@@ -36,7 +36,7 @@ def event_fields(event: Any) -> dict[str, object]:
 
 def record_fields(record: Any) -> dict[str, object]:
     """``extra`` for a log line about one consumer record, readable or not."""
-    from tgpipe.dlq import describe_value
+    from tgpipe.kafka.dead_letters import describe_value
 
     fields: dict[str, object] = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
     try:

@@ -1,8 +1,8 @@
 """tgpipe's own Prometheus metrics and the progress of the batch loop (for liveness).
 
-FastStream's ``KafkaPrometheusMiddleware`` (installed by :mod:`tgpipe.service` on a service's
+FastStream's ``KafkaPrometheusMiddleware`` (installed by :mod:`tgpipe.runtime.service` on a service's
 broker) counts records and batches consumed and published and times them; what it cannot know
-is here, in one registry (:data:`REGISTRY`) that :mod:`tgpipe.health` serves beside FastStream's:
+is here, in one registry (:data:`REGISTRY`) that :mod:`tgpipe.runtime.health` serves beside FastStream's:
 
 * ``tgpipe_dead_letters_total{topic, error_class}``: records sent to the dead-letter topic;
 * ``tgpipe_batch_records{topic}``: records per consumed batch (histogram);

@@ -1,6 +1,6 @@
 """Stall detection: partitions whose records are in hand while their offsets are not committed.
 
-The batch loop (:mod:`tgpipe.consume`) tells :data:`STALLS` when a batch's records arrive
+The batch loop (:mod:`tgpipe.kafka.consume`) tells :data:`STALLS` when a batch's records arrive
 (:meth:`StallWatch.received`) and when their offsets are committed (:meth:`StallWatch.committed`);
 its rebalance listener tells it when partitions are revoked. Per ``(group, topic, partition)`` it
 keeps the time records past the committed offset were *first* received: a batch that fails and

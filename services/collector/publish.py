@@ -5,7 +5,7 @@ a round trip each: up to ``publish_chunk`` sends are in flight before their acks
 The producer packs them into record batches (``kafka_producer_batch_bytes``,
 ``kafka_linger_ms``). A record's correlation id (FastStream's ``correlation_id`` header) is its
 event id.
-An event larger than :data:`tgpipe.broker.MAX_EVENT_BYTES` is not sent (no broker would take
+An event larger than :data:`tgpipe.kafka.broker.MAX_EVENT_BYTES` is not sent (no broker would take
 it), nor one whose text is longer than ``max_text_chars`` (the consumers would dead-letter it):
 it is reported and the others go on.
 """
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from faststream.kafka import KafkaBroker
 
 from schemas import MessageUpserted, MessageUpsertedPayload, encode_event, text_length_problem
-from tgpipe.broker import MAX_EVENT_BYTES, publish_event
+from tgpipe.kafka.broker import MAX_EVENT_BYTES, publish_event
 from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ async def publish_payloads(
 
 def _encoded(event: MessageUpserted, settings: Settings) -> tuple[bytes, str]:
     """``(record value, "")``, or ``(b"", why it is not published)``: a text over
-    ``settings.max_text_chars``, an event over :data:`~tgpipe.broker.MAX_EVENT_BYTES`."""
+    ``settings.max_text_chars``, an event over :data:`~tgpipe.kafka.broker.MAX_EVENT_BYTES`."""
     message = event.payload.message
     where = f"message {message.message_id} in chat {message.channel_id}"
     if problem := text_length_problem(message.text, settings.max_text_chars):

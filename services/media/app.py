@@ -4,7 +4,7 @@ Only committed messages reach this service, so every media row's foreign key to 
 holds by construction; an event naming a message that is not in the database is dead-lettered
 before anything is read. Per batch: plan the work against each message's current version
 (:func:`services.media.pending.plan_media`), fetch and store the files (worker thread), write the
-rows in one transaction, then commit offsets (:func:`tgpipe.consume.consume_batch`).
+rows in one transaction, then commit offsets (:func:`tgpipe.kafka.consume.consume_batch`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import asyncpg
 from faststream.kafka import KafkaBroker
 
 from schemas import MessageCommitted
-from services.collector.telegram.client import TelegramClient
+from tgpipe.telegram.client import TelegramClient
 from services.media.fetch import fetch_rows
 from services.media.pending import plan_media
 from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
-from tgpipe.consume import subscribe_batches
+from tgpipe.kafka.consume import subscribe_batches
 from tgpipe.metrics import DB_TRANSACTION, observe_media
 from tgpipe.settings import Settings
 

@@ -39,10 +39,10 @@ from telethon.errors import (
 from telethon.tl import types
 
 from schemas import MediaRef, MessageCommitted
-from services.collector.telegram.client import TelegramClient
-from services.collector.telegram.flood import FloodBudget, FloodWaitTooLong
+from tgpipe.telegram.client import TelegramClient
+from tgpipe.telegram.flood import FloodBudget, FloodWaitTooLong
 from services.collector.telegram.mapping import largest_photo_size
-from services.collector.telegram.peers import PeerDirectory
+from tgpipe.telegram.peers import PeerDirectory
 from services.media.persist import MediaRow
 from services.media.store import ContentStore
 from tgpipe.settings import Settings

@@ -3,7 +3,7 @@
 Per batch: one database transaction (see :mod:`services.writer.persist`), then one
 ``message.committed`` event per distinct message whose stored version is the batch's (never for a
 version that lost to a newer one, contract O1), published and acknowledged by the broker,
-then the consumer offsets are committed (:func:`tgpipe.consume.consume_batch`). A redelivered
+then the consumer offsets are committed (:func:`tgpipe.kafka.consume.consume_batch`). A redelivered
 batch re-emits its committed events.
 """
 
@@ -17,8 +17,8 @@ from faststream.kafka import KafkaBroker
 
 from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted
 from services.writer.persist import version_sha256, write_batch
-from tgpipe.broker import publish_event
-from tgpipe.consume import subscribe_batches
+from tgpipe.kafka.broker import publish_event
+from tgpipe.kafka.consume import subscribe_batches
 from tgpipe.errors import AfterCommitError
 from tgpipe.metrics import DB_TRANSACTION
 from tgpipe.settings import Settings
@@ -47,7 +47,7 @@ def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
 
 
 async def publish_all(broker: KafkaBroker, topic: str, events: list[MessageCommitted]) -> None:
-    """Publish ``events`` (:func:`tgpipe.broker.publish_event`) without a round trip each, then
+    """Publish ``events`` (:func:`tgpipe.kafka.broker.publish_event`) without a round trip each, then
     await every ack."""
     futures = [await publish_event(broker, topic, e) for e in events]
     await asyncio.gather(*futures)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from schemas import CommittedPayload, MediaRef, MessageCommitted, encode_event
-from tests.factories import message_event
+from tests.support.factories import message_event
 
 CHAT_BASE = 7000
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4

@@ -32,12 +32,12 @@ from tests.bad_input.cases import (
     write_full_account_export,
 )
 from tests.conftest import fresh_database, topic_settings
-from tests.test_cli import _env
-from tgpipe.archive import ArchiveSummary, archive
+from tests.cli.test_cli import _env
+from tgpipe.ops.archive import ArchiveSummary, archive
 from tgpipe.cli import app
 from tgpipe.db import create_pool
 from tgpipe.errors import ExportError
-from tgpipe.verify import IntegrityReport, verify
+from tgpipe.ops.verify import IntegrityReport, verify
 
 # --------------------------------------------------------------------------- files opened
 

@@ -21,11 +21,11 @@ import pytest
 from schemas import encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaCase, MediaLayout
 from tests.conftest import fresh_database, topic_settings
-from tests.factories import message_event
-from tgpipe.archive import running_services
+from tests.support.factories import message_event
+from tgpipe.ops.archive import running_services
 from tgpipe.db import create_pool
-from tgpipe.dlq import read_dead_letters
-from tgpipe.progress import ProgressTracker
+from tgpipe.kafka.dead_letters import read_dead_letters
+from tgpipe.runtime.progress import ProgressTracker
 
 CHAT_BASE = 9000
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from schemas import encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaLayout
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.harness import eventually, produce_with_librdkafka, service_process
 
 CHAT_BASE = 9500

@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from schemas import decode_event
 from services.collector.publish import publish_payloads
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.checker import drain
-from tgpipe.broker import make_broker
+from tgpipe.kafka.broker import make_broker
 from tgpipe.settings import Settings
 
 

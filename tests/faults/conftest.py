@@ -11,7 +11,7 @@ import pytest
 
 from schemas import MediaRef, MessageUpsertedPayload
 from services.media import fetch
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.checker import Checker
 from tgpipe.settings import Settings
 

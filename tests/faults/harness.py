@@ -31,13 +31,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream.kafka import KafkaBroker
 
 from schemas import MessageUpsertedPayload
-from tests.factories import message_event
+from tests.support.factories import message_event
 from services.collector.publish import publish_payloads
 from tests.faults.checker import Checker, Key
-from tests.test_cli import _env as settings_env
-from tgpipe.archive import running_services
-from tgpipe.progress import ProgressTracker
-from tgpipe.broker import make_broker
+from tests.cli.test_cli import _env as settings_env
+from tgpipe.ops.archive import running_services
+from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.kafka.broker import make_broker
 from tgpipe.settings import Settings
 
 INJECTOR = Path(__file__).parent / "injector"

@@ -15,8 +15,8 @@ import pytest
 from tests.conftest import KafkaEndpoint, _testcontainers, topic_settings
 from tests.faults.checker import Checker
 from tests.faults.harness import collector, eventually, persisted, publish, text_payloads
-from tgpipe.archive import running_services
-from tgpipe.progress import ProgressTracker
+from tgpipe.ops.archive import running_services
+from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = [pytest.mark.faults, pytest.mark.docker]
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.checker import peek
 from tests.faults.harness import (
     TcpProxy,
@@ -25,8 +25,8 @@ from tests.faults.harness import (
     publish,
     text_payloads,
 )
-from tgpipe.archive import running_services
-from tgpipe.progress import ProgressTracker
+from tgpipe.ops.archive import running_services
+from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults
 
@@ -70,7 +70,7 @@ def _offsets_committed(settings, count: int):
 
 
 def _retries(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "tgpipe.consume" and r.getMessage().startswith("retrying")]
+    return [r for r in caplog.records if r.name == "tgpipe.kafka.consume" and r.getMessage().startswith("retrying")]
 
 
 async def _blocked_then_released(settings, db, checker, on_blocked) -> None:
@@ -109,7 +109,7 @@ async def test_contract_E2_lock_timeout_is_retried_not_dead_lettered(fault_setti
     async def while_blocked(pid: int) -> None:
         await eventually(lambda: len(_retries(caplog)) >= 2, 30, "two retries")
 
-    caplog.set_level(logging.WARNING, "tgpipe.consume")
+    caplog.set_level(logging.WARNING, "tgpipe.kafka.consume")
     await _blocked_then_released(fault_settings, db, checker, while_blocked)
 
 
@@ -121,7 +121,7 @@ async def test_contract_E1_backend_terminated_mid_transaction_is_retried(fault_s
         await _waiting_writer(db, other_than=pid)
         assert any("attempt 2" in r.getMessage() for r in _retries(caplog))
 
-    caplog.set_level(logging.WARNING, "tgpipe.consume")
+    caplog.set_level(logging.WARNING, "tgpipe.kafka.consume")
     await _blocked_then_released(fault_settings, db, checker, terminate)
 
 
@@ -132,7 +132,7 @@ async def test_contract_E1_database_unreachable_retried_with_backoff_no_offset_c
     # sought back and redelivered (never committed past), and retried again.
     settings = fault_settings.model_copy(update={"database_url": proxy.url_for(fault_settings.database_url),
                                                  "transient_retry_timeout_s": 1.5})
-    caplog.set_level(logging.WARNING, "tgpipe.consume")
+    caplog.set_level(logging.WARNING, "tgpipe.kafka.consume")
     try:
         async with running_services(settings, ProgressTracker(), media=False) as collector:
             await publish(settings, checker, text_payloads(10), source="before", broker=collector)

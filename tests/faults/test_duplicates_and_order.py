@@ -8,11 +8,11 @@ from collections import Counter
 from datetime import timedelta
 
 from schemas import MessageUpserted, encode_event
-from tests.factories import T0, message_event
+from tests.support.factories import T0, message_event
 from tests.faults.harness import collector, eventually, keys_of, publish, run_until
-from tgpipe.archive import running_services
-from tgpipe.progress import ProgressTracker
-from tgpipe.verify import verify
+from tgpipe.ops.archive import running_services
+from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.ops.verify import verify
 
 pytestmark = pytest.mark.faults
 

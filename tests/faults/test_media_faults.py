@@ -15,12 +15,12 @@ import pytest
 
 from schemas import CommittedPayload, MediaRef, MessageCommitted, encode_event
 from services.media import fetch
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.checker import peek
 from tests.faults.harness import collector, committed_count, eventually, keys_of, publish, run_until
-from tgpipe.archive import running_services
+from tgpipe.ops.archive import running_services
 from tgpipe.errors import MediaReadError
-from tgpipe.progress import ProgressTracker
+from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults
 
@@ -71,7 +71,7 @@ async def test_contract_M2_repeated_committed_events_fetch_each_item_once(
         for record in await peek(settings, settings.topic_committed):
             for _ in range(2):
                 await broker.publish(record.value, topic=settings.topic_committed, key=record.key)
-    caplog.set_level(logging.WARNING, "tgpipe.consume")
+    caplog.set_level(logging.WARNING, "tgpipe.kafka.consume")
     tracker = ProgressTracker()
     async with running_services(settings, tracker, writer=False):
         await _until_processed(tracker, 6)

@@ -32,7 +32,7 @@ import pytest
 
 from tests.faults.harness import eventually, produce_with_librdkafka, service_process
 from tgpipe.db import create_pool
-from tgpipe.dlq import read_dead_letters
+from tgpipe.kafka.dead_letters import read_dead_letters
 from tgpipe.settings import Settings
 
 pytestmark = pytest.mark.faults

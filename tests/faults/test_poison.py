@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from schemas import CommittedPayload, MessageCommitted, MessageUpserted, encode_event
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.checker import Checker
 from tests.faults.harness import collector, keys_of, run_until
 
@@ -97,7 +97,7 @@ async def test_contract_E4_database_poison_is_split_out_of_its_batch(fault_setti
     settings = fault_settings
     values = [_good(i, text=f"good {i}") for i in range(1, 11)]
     values[6] = _good(7, text="NUL \x00 in text")  # one bad record in the middle of a full batch
-    caplog.set_level(logging.WARNING, "tgpipe.consume")
+    caplog.set_level(logging.WARNING, "tgpipe.kafka.consume")
     await _publish_in_order(settings, checker, values)
     await run_until(settings, db, keys_of([e.payload for e in values if e.seq != 7]), media=False)
 

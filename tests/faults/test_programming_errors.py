@@ -23,7 +23,7 @@ from tests.faults.harness import (
     service_process,
     text_payloads,
 )
-from tests.test_observability import free_port, scrape, total, wait_status
+from tests.runtime.test_observability import free_port, scrape, total, wait_status
 
 pytestmark = pytest.mark.faults
 

@@ -20,8 +20,8 @@ from tests.faults.harness import (
     service_process,
     text_payloads,
 )
-from tgpipe.archive import running_services
-from tgpipe.progress import ProgressTracker
+from tgpipe.ops.archive import running_services
+from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults
 

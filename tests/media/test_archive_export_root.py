@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.media.support import JPEG
-from tgpipe import archive as archive_module
+from tgpipe.ops import archive as archive_module
 
 
 async def test_archive_reads_its_own_export_and_allows_nothing_else(settings, db, tmp_path, monkeypatch):

@@ -13,8 +13,8 @@ from telethon.errors import FloodWaitError
 from telethon.tl import types
 
 from schemas import MessageCommitted, MessageUpserted
-from services.collector.telegram.client import channel_peer
-from services.collector.telegram.flood import FloodBudget
+from tgpipe.telegram.client import channel_peer
+from tgpipe.telegram.flood import FloodBudget
 from services.collector.telegram.mapping import channel_payload, message_payload
 from services.media.pending import plan_media
 from services.media.persist import upsert_media
@@ -22,9 +22,9 @@ from services.media.store import ContentStore
 from services.media.telegram import TelegramPhotos
 from services.writer.app import committed_events
 from services.writer.persist import write_batch
-from tests.collector.telegram.fake import FakeTelegram, channel, photo, photo_bytes, post
+from tests.support.telegram import FakeTelegram, channel, photo, photo_bytes, post
 from tests.collector.telegram.test_collector import NEWS, OTHER, pipeline
-from tgpipe.verify import verify
+from tgpipe.ops.verify import verify
 
 
 def sha(data: bytes) -> str:

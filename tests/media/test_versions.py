@@ -16,10 +16,10 @@ from services.media.persist import upsert_media
 from services.media.store import ContentStore
 from services.writer.app import committed_events
 from services.writer.persist import write_batch
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tgpipe.errors import UnknownMessageError
 from tgpipe.settings import Settings
-from tgpipe.verify import verify
+from tgpipe.ops.verify import verify
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from schemas import decode_event
 from services.writer.app import committed_events, publish_all
-from tests.factories import message_event
+from tests.support.factories import message_event
 from tests.faults.checker import drain
-from tgpipe.broker import make_broker
+from tgpipe.kafka.broker import make_broker
 
 
 async def test_committed_events_are_keyed_by_channel_and_correlated_by_event_id(settings):

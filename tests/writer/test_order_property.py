@@ -42,9 +42,9 @@ from schemas import (
 from services.media.store import ContentStore
 from services.writer.app import committed_events
 from services.writer.persist import version_sha256, write_batch
-from tests.factories import T0
+from tests.support.factories import T0
 from tests.media.test_versions import media_step
-from tgpipe.verify import table_digest, verify
+from tgpipe.ops.verify import table_digest, verify
 
 Event = MessageUpserted | MessageDeleted
 #: The export folder the photos are read from (written by the test's ``export`` fixture).

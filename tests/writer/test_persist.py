@@ -6,8 +6,8 @@ import asyncpg
 import pytest
 
 from services.writer.persist import write_batch
-from tests.factories import message_event
-from tgpipe.verify import table_digest
+from tests.support.factories import message_event
+from tgpipe.ops.verify import table_digest
 
 
 async def test_batch_creates_parents_before_children(db):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from schemas import DeletedPayload, MessageDeleted, MessageUpserted
-from services.collector.telegram.client import ChannelPeer
+from tgpipe.telegram.client import ChannelPeer
 from services.collector.telegram.mapping import channel_payload, message_payload
 from services.writer.persist import write_batch
-from tests.collector.telegram.fake import T0, post
-from tgpipe.verify import verify
+from tests.support.telegram import T0, post
+from tgpipe.ops.verify import verify
 
 NEWS = channel_payload(ChannelPeer(100, 1, "news", "News", "public_channel"))
 OTHER = channel_payload(ChannelPeer(300, 3, None, "Other", "private_channel"))
@@ -158,7 +158,7 @@ async def test_contract_O1_re_archiving_an_older_export_never_rolls_reactions_ba
     older one (3 reactions) after it. The envelope time of the second is later, the data says it
     is older: the reactions stay at 50."""
     from services.collector.export import ExportReader
-    from tests.factories import two_exports
+    from tests.support.factories import two_exports
 
     newer, older = ([MessageUpserted(source="export", payload=p) for p in ExportReader(f, timezone=None).payloads()]
                     for f in two_exports(tmp_path))

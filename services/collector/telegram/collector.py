@@ -40,11 +40,11 @@ from telethon.tl import types
 
 from schemas import DeletedPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload
 from services.collector.publish import publish_payloads
-from services.collector.telegram.client import ChannelPeer, TelegramClient, TelegramMessage
-from services.collector.telegram.flood import FloodBudget, FloodWaitTooLong
+from tgpipe.telegram.client import ChannelPeer, TelegramClient, TelegramMessage
+from tgpipe.telegram.flood import FloodBudget, FloodWaitTooLong
 from services.collector.telegram.mapping import channel_payload, live_change, message_payload
-from services.collector.telegram.peers import PeerDirectory
-from tgpipe.broker import publish_event
+from tgpipe.telegram.peers import PeerDirectory
+from tgpipe.kafka.broker import publish_event
 from tgpipe.errors import TgpipeError
 from tgpipe.settings import Settings
 

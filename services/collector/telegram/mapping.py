@@ -26,7 +26,7 @@ from schemas.events import (
     MessageUpsertedPayload,
     SenderPayload,
 )
-from services.collector.telegram.client import ChannelPeer, TelegramMessage
+from tgpipe.telegram.client import ChannelPeer, TelegramMessage
 
 PhotoSizeLike = types.PhotoSize | types.PhotoSizeProgressive | types.PhotoCachedSize
 

@@ -17,12 +17,12 @@ from telethon.errors import FloodWaitError
 from telethon.tl import types
 
 from services.collector.telegram.collector import TelegramCollector, TelegramDisconnected, find_gaps
-from services.collector.telegram.flood import FloodBudget
-from tests.collector.telegram.fake import T0, FakeTelegram, channel, photo, post, service
-from tgpipe.archive import running_services
-from tgpipe.progress import ProgressTracker
+from tgpipe.telegram.flood import FloodBudget
+from tests.support.telegram import T0, FakeTelegram, channel, photo, post, service
+from tgpipe.ops.archive import running_services
+from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.settings import Settings
-from tgpipe.verify import verify
+from tgpipe.ops.verify import verify
 
 NEWS, CHAT, OTHER = 100, 200, 300
 

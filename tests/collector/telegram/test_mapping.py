@@ -11,15 +11,15 @@ from telethon import TelegramClient as Telethon
 from telethon.tl import types
 
 from schemas import DeletedPayload
-from services.collector.telegram.client import ChannelPeer, TelegramClient, TelethonClient, parse_channel_ref
+from tgpipe.telegram.client import ChannelPeer, TelegramClient, TelethonClient, parse_channel_ref
 from services.collector.telegram.mapping import (
     channel_payload,
     largest_photo_size,
     live_change,
     message_payload,
 )
-from tests.collector.telegram.fake import T0, FakeTelegram, photo, post, service
-from tests.collector.telegram.fake import copy as tl_copy
+from tests.support.telegram import T0, FakeTelegram, photo, post, service
+from tests.support.telegram import copy as tl_copy
 
 NEWS = ChannelPeer(100, 1, "news", "News", "public_channel")
 CHAT = ChannelPeer(200, 2, None, "Chat", "private_supergroup")

@@ -1,0 +1,1 @@
+"""Importable test helpers (database, broker, env, waiting, factories, Telegram fake, TCP proxy)."""

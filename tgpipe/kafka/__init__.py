@@ -1,0 +1,1 @@
+"""Kafka transport: broker factory and publish, the batch consume loop, dead letters."""

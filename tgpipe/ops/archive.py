@@ -1,0 +1,200 @@
+"""``tgpipe archive``: collector, writer and media service wired together in one process.
+
+The services run exactly as deployed (their own Kafka clients and consumer groups); this module
+only starts them, publishes the export, and waits until every published message has been
+committed by the writer and processed by the media service. Completion is observed through
+the services' hooks (message keys), never through topic end offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from faststream import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas import MessageUpsertedPayload
+from services.collector.export import ExportReader
+from services.collector.publish import publish_payloads
+from tgpipe.telegram.client import TelegramClient
+from services.media.app import register_media
+from services.writer.app import register_writer
+from tgpipe.kafka.broker import ensure_topics, make_broker
+from tgpipe.db import PoolRef
+from tgpipe.kafka.dead_letters import watch_dead_letters
+from tgpipe.db.migrations import upgrade
+from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.settings import Settings
+from tgpipe.ops.verify import ExportCounts
+
+@dataclass
+class ArchiveSummary:
+    """What ``archive`` did: counts from the export and the run, for the printed summary."""
+
+    export: Path
+    chats: list[tuple[int, str, str | None]]
+    messages_by_kind: Counter
+    published: int
+    elapsed_s: float
+    local_time_fallbacks: int
+    timezone: str | None
+    problems: list[str] = field(default_factory=list)
+    expected: ExportCounts = field(default_factory=ExportCounts)
+
+    @property
+    def messages_per_s(self) -> float:
+        """Published messages divided by elapsed wall-clock seconds."""
+        return self.published / self.elapsed_s if self.elapsed_s else 0.0
+
+
+@asynccontextmanager
+async def running_services(settings: Settings, tracker: ProgressTracker, *, writer: bool = True,
+                           media: bool = True, telegram: TelegramClient | None = None, writers: int = 1,
+                           writer_middleware: Callable[[int], type[BaseMiddleware]] | None = None,
+                           ) -> AsyncIterator[KafkaBroker]:
+    """Run the writer and/or media service in this process, each with its own Kafka clients.
+
+    Yields a started producer-side broker for the collector. Migrations must already be applied.
+    ``telegram`` is the media service's Telegram client (for ``source="telegram"`` photos).
+    ``writers`` writer replicas (one broker each, one consumer group) start in turn;
+    ``writer_middleware(i)`` gives replica ``i`` a FastStream middleware (to observe its batches,
+    see :mod:`tgpipe.ops.replay`). On exit every broker is stopped (consumers leave their groups) and
+    the pool is closed.
+    """
+    database_url, _ = settings.require_external()
+    pool = PoolRef(database_url)
+    await pool.open()
+    brokers = []
+    for replica in range(writers if writer else 0):
+        brokers.append(make_broker(settings, client_id="tgpipe-writer"))
+        if writer_middleware:
+            brokers[-1].add_middleware(writer_middleware(replica))
+        register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed,
+                        on_superseded=tracker.on_superseded)
+    if media:
+        brokers.append(make_broker(settings, client_id="tgpipe-media"))
+        register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed, telegram=telegram)
+    brokers.append(make_broker(settings, client_id="tgpipe-collector"))
+    try:
+        for broker in brokers:
+            await broker.start()
+        yield brokers[-1]
+    finally:
+        for broker in reversed(brokers):
+            await broker.stop()
+        await pool.close()
+
+
+@dataclass
+class LoadedExport:
+    """An export read in full: its reader, payloads in export order, and what it holds."""
+
+    reader: ExportReader
+    payloads: list[MessageUpsertedPayload]
+    kinds: Counter
+    expected: ExportCounts
+
+
+def open_export(path: Path, settings: Settings) -> ExportReader:
+    """The export at ``path`` read with the settings' ``export_timezone`` and ``export_observed_at``.
+
+    Raises:
+        ExportError: the export cannot be read; ``ExportTimezoneError`` when it gives only local
+            times and no zone is set.
+    """
+    zone = ZoneInfo(settings.export_timezone) if settings.export_timezone else None
+    return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
+
+
+def load_export(path: Path, settings: Settings) -> LoadedExport:
+    """Read ``path`` (:func:`open_export`) and count messages by kind and photos per chat.
+
+    Raises:
+        ExportError: the export cannot be read (malformed entries are collected, not raised).
+    """
+    reader = open_export(path, settings)
+    loaded = LoadedExport(reader=reader, payloads=list(reader.payloads()), kinds=Counter(), expected=ExportCounts())
+    for payload in loaded.payloads:
+        message = payload.message
+        loaded.kinds[message.kind] += 1
+        loaded.expected.messages[message.channel_id] += 1
+        loaded.expected.photos[message.channel_id] += sum(ref.kind == "photo" for ref in payload.media)
+    return loaded
+
+
+def expected_counts(path: Path, settings: Settings) -> ExportCounts:
+    """Messages and photo references per chat in the export at ``path`` (for ``verify --export``)."""
+    return load_export(path, settings).expected
+
+
+async def archive(settings: Settings, export: Path, *, stall_timeout: float = 120.0,
+                  show_progress: bool = True) -> ArchiveSummary:
+    """Archive one Telegram Desktop export through the pipeline into the configured database.
+
+    Args:
+        settings: with ``database_url`` and ``kafka_bootstrap_servers`` set (the CLI fills them
+            from the embedded default when unset).
+        export: the export folder (or its ``result.json``); the media service run here reads
+            files of this export only (its ``media_export_roots`` is just this folder).
+        stall_timeout: seconds without progress before giving up.
+
+    Raises:
+        ExportError: the export cannot be read.
+        PipelineStalled: the services stopped making progress.
+    """
+    started = time.monotonic()
+    loaded = load_export(export, settings)
+    reader, payloads = loaded.reader, loaded.payloads
+    # The media service run here reads this export's files and nothing else (TGPIPE_MEDIA_EXPORT_ROOTS).
+    settings = settings.model_copy(update={"media_export_roots": (reader.export_root.resolve(),)})
+    database_url, _ = settings.require_external()
+    await asyncio.to_thread(upgrade, database_url)
+    await ensure_topics(settings)
+
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, disable=not show_progress, transient=True) as progress:
+        stages = [(progress.add_task(name, total=len(payloads)), name) for name in ("published", "committed", "media")]
+
+        def refresh() -> None:
+            decided = (tracker.committed | tracker.superseded, tracker.processed | tracker.superseded)
+            for task, keys in zip(stages, (tracker.published, *decided), strict=True):
+                progress.update(task[0], completed=len(keys))
+
+        tracker = ProgressTracker(on_change=refresh)
+        refused: list[str] = []
+        async with running_services(settings, tracker) as collector:
+            # A message a service dead-letters ends the wait too, and is reported (never a stall).
+            watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
+            try:
+                published = await publish_payloads(collector, settings, payloads,
+                                                   source=f"export:{reader.export_root}",
+                                                   on_acked=tracker.on_published,
+                                                   on_refused=lambda _event, reason: refused.append(reason))
+                await tracker.wait_until(lambda: tracker.done, stall_timeout)
+            finally:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+
+    return ArchiveSummary(
+        export=reader.export_root,
+        chats=[(c.channel_id, c.type, c.title) for c in reader.chats],
+        messages_by_kind=loaded.kinds,
+        published=published,
+        elapsed_s=time.monotonic() - started,
+        local_time_fallbacks=reader.local_time_fallbacks,
+        timezone=settings.export_timezone,
+        problems=[str(p) for p in reader.problems + reader.repaired] + [
+            f"message {u.message_id} in chat {u.channel_id}: media path {u.path!r} refused: {u.reason}"
+            for u in reader.unsafe_paths] + refused + [
+            f"message {m} in chat {c}: dead-lettered, not archived ({reason}; see `tgpipe dlq`)"
+            for (c, m), reason in sorted(tracker.dead_lettered.items())],
+        expected=loaded.expected,
+    )
