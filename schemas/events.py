@@ -16,7 +16,7 @@ Types (schema version 1):
   collector; the writer marks the rows deleted (soft) or records the deletion as unresolved.
 
 :func:`decode_event` turns bytes into one of these or raises
-:class:`~tgpipe.errors.UndecodableEventError` / :class:`~tgpipe.errors.EventSchemaError`;
+:class:`~schemas.errors.UndecodableEventError` / :class:`~schemas.errors.EventSchemaError`;
 an unknown type or version is never half-applied.
 """
 
@@ -31,7 +31,7 @@ from pydantic import (
     field_validator,
 )
 
-from tgpipe.errors import EventSchemaError, UndecodableEventError
+from schemas.errors import EventSchemaError, UndecodableEventError
 
 SCHEMA_VERSION = 1
 ChatType = Literal[

@@ -17,6 +17,10 @@
 
 Transient failures (connection lost, serialization failure, deadlock, broker unavailable) are
 not tgpipe errors: they are the drivers' own exceptions, and :func:`is_transient` tells them apart.
+
+``TgpipeError``, ``EventError``, ``UndecodableEventError`` and ``EventSchemaError`` are defined in
+:mod:`schemas.errors` (the event contracts raise them and must not import the drivers) and
+re-exported here.
 """
 
 from __future__ import annotations
@@ -26,9 +30,13 @@ import asyncio
 import asyncpg
 from aiokafka import errors as kafka_errors
 
+from schemas.errors import EventError, EventSchemaError, TgpipeError, UndecodableEventError
 
-class TgpipeError(Exception):
-    """Base of every error tgpipe raises on purpose."""
+__all__ = [
+    "AfterCommitError", "ConfigurationError", "EventError", "EventSchemaError", "ExportEntryError", "ExportError",
+    "MediaReadError", "StartupTimeoutError", "TgpipeError", "UndecodableEventError", "UnknownMessageError",
+    "UnsafePathError", "is_record_error", "is_transient",
+]
 
 
 class ConfigurationError(TgpipeError):
@@ -71,18 +79,6 @@ class AfterCommitError(TgpipeError):
     The records are written; their batch must be retried or redelivered whole, never split or
     dead-lettered (:func:`is_record_error` is false for it).
     """
-
-
-class EventError(TgpipeError):
-    """A record on a topic that no retry can apply; it belongs on the dead-letter topic."""
-
-
-class UndecodableEventError(EventError):
-    """The record's value is not UTF-8 JSON."""
-
-
-class EventSchemaError(EventError):
-    """The record is JSON but not a known event type and schema version, or it fails validation."""
 
 
 class UnknownMessageError(EventError):
