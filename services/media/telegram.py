@@ -7,7 +7,7 @@ For each photo reference of a committed message:
 2. **dedupe by Telegram photo id** before downloading: a photo already stored (in this batch, or
    in ``media`` with its file present) is reused, nothing is downloaded;
 3. **re-fetch the message** right before downloading, so the file reference is fresh, and pick
-   its largest real photo size (:func:`~services.collector.telegram.mapping.largest_photo_size`,
+   its largest real photo size (:func:`~tgpipe.telegram.photos.largest_photo_size`,
    never a ``VideoSize``);
 4. download, retrying with a cap (``telegram_media_max_attempts``): ``FileReferenceExpiredError``
    → re-fetch the message and retry at once; ``FloodWaitError`` → a bounded wait from the
@@ -41,7 +41,7 @@ from telethon.tl import types
 from schemas import MediaRef, MessageCommitted
 from tgpipe.telegram.client import TelegramClient
 from tgpipe.telegram.flood import FloodBudget, FloodWaitTooLong
-from services.collector.telegram.mapping import largest_photo_size
+from tgpipe.telegram.photos import largest_photo_size
 from tgpipe.telegram.peers import PeerDirectory
 from services.media.persist import MediaRow
 from services.media.store import ContentStore

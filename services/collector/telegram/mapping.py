@@ -5,7 +5,8 @@
   the bare id; sender from ``from_id``, or the channel itself for channel posts; ``raw`` is
   ``to_dict()`` made JSON-safe).
 * :func:`live_change`: a raw update → the message to upsert or the deletion to record.
-* :func:`largest_photo_size`: the size of a ``Photo`` worth downloading (never a ``VideoSize``).
+  Photo sizes are chosen by :func:`tgpipe.telegram.photos.largest_photo_size` (shared with the
+  media service).
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ from schemas.events import (
     SenderPayload,
 )
 from tgpipe.telegram.client import ChannelPeer, TelegramMessage
-
-PhotoSizeLike = types.PhotoSize | types.PhotoSizeProgressive | types.PhotoCachedSize
-
+from tgpipe.telegram.photos import largest_photo_size, photo_size_bytes
 
 def json_safe(value: Any) -> Any:
     """``to_dict()`` output made JSON-safe: bytes → base64 text, datetimes → ISO 8601; ``None``
@@ -92,30 +91,6 @@ def _reactions(reactions: types.MessageReactions | None) -> list[dict[str, Any]]
         else:
             result.append({"type": type(reaction).__name__, "count": item.count})
     return result
-
-
-def photo_size_bytes(size: PhotoSizeLike) -> int:
-    """Byte size of a photo size (a progressive size's largest prefix; a cached size's bytes)."""
-    if isinstance(size, types.PhotoSizeProgressive):
-        return max(size.sizes, default=0)
-    if isinstance(size, types.PhotoCachedSize):
-        return len(size.bytes)
-    return size.size
-
-
-def largest_photo_size(photo: object) -> PhotoSizeLike | None:
-    """The largest real photo size of ``photo`` (by pixels, then bytes), or ``None``.
-
-    Only ``photo.sizes`` are considered: ``VideoSize`` (animated profile-photo videos, in
-    ``video_sizes``) is never chosen, nor are the inline previews ``PhotoStrippedSize`` and
-    ``PhotoPathSize`` or ``PhotoSizeEmpty``. (Telethon's own default choice sorts video sizes
-    above every photo size.)
-    """
-    if not isinstance(photo, types.Photo):
-        return None
-    real = [s for s in photo.sizes if isinstance(s, types.PhotoSize | types.PhotoSizeProgressive
-                                                    | types.PhotoCachedSize)]
-    return max(real, key=lambda s: (s.w * s.h, photo_size_bytes(s)), default=None)
 
 
 _DOCUMENT_KINDS = (

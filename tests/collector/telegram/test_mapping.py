@@ -11,10 +11,10 @@ from telethon import TelegramClient as Telethon
 from telethon.tl import types
 
 from schemas import DeletedPayload
+from tgpipe.telegram.photos import largest_photo_size
 from tgpipe.telegram.client import ChannelPeer, TelegramClient, TelethonClient, parse_channel_ref
 from services.collector.telegram.mapping import (
     channel_payload,
-    largest_photo_size,
     live_change,
     message_payload,
 )
