@@ -18,9 +18,9 @@ Roles:
   pydantic, no FastStream, no committed events, no offset commits.
 * ``service``: tgpipe's writer and/or media service, assembled as the deployed ``tgpipe writer`` /
   ``tgpipe media`` are (``make_broker`` + ``register_writer``/``register_media`` + the pool) and
-  with the hooks :func:`tgpipe.ops.archive.running_services` passes them. Completion comes from those
+  with the hooks :func:`tgpipe.runtime.inprocess.running_services` passes them. Completion comes from those
   hooks (message keys committed / processed), never from end offsets. Not ``running_services``
-  itself: :mod:`tgpipe.ops.archive` imports Telethon and the media service, about 55 MB of RSS that
+  itself: :mod:`tgpipe.runtime.inprocess` imports Telethon and the media service, about 55 MB of RSS that
   the deployed writer does not have. Batches are timed by a FastStream middleware on the
   service's broker, commits by wrapping the module-level ``write_batch``/``upsert_media``.
 * ``collector``: :func:`services.collector.publish.publish_payloads`, fed either from the events
@@ -344,7 +344,7 @@ async def run_archive(cfg: dict[str, Any]) -> None:
     """Role ``archive``: collector, writer and media in one process, as ``tgpipe archive`` runs them."""
     import services.media.app as media_app
     import services.writer.app as writer_app
-    import tgpipe.ops.archive as archive_mod
+    import tgpipe.runtime.inprocess as inprocess_mod
 
     settings = Settings(**cfg["settings"])
     n, layout = cfg["messages"], cfg["layout"]
@@ -357,12 +357,12 @@ async def run_archive(cfg: dict[str, Any]) -> None:
         brokers.append(_make_timed_broker(settings, client_id, clocks))
         return brokers[-1]
 
-    archive_mod.make_broker = recording_make_broker
+    inprocess_mod.make_broker = recording_make_broker
     tracker = counting_tracker(layout)
     published_bytes = _count_bytes()
     stall = cfg.get("stall_timeout", 120.0)
     timeline: dict[str, float] = {}
-    async with archive_mod.running_services(settings, tracker) as collector:
+    async with inprocess_mod.running_services(settings, tracker) as collector:
         timeline["ready"] = await _until_assigned(brokers[:-1])
         emit("ready", t=timeline["ready"])
         timeline["started"] = time.monotonic()

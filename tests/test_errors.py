@@ -22,7 +22,7 @@ from aiokafka import errors as kafka_errors
 from schemas import decode_event, encode_event
 from services.writer import app as writer_app
 from tests.support.factories import message_event
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.kafka.dead_letters import read_dead_letters
 from tgpipe.errors import (
     AfterCommitError,

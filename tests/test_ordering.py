@@ -16,7 +16,7 @@ from faststream import BaseMiddleware
 from schemas import MediaRef, MessageUpserted, decode_event
 from services.collector.publish import publish_payloads
 from tests.support.factories import message_event
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.kafka.dead_letters import read_dead_letters
 from tgpipe.runtime.progress import PipelineStalled, ProgressTracker
 

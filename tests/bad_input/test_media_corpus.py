@@ -22,7 +22,7 @@ from schemas import encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaCase, MediaLayout
 from tests.conftest import fresh_database, topic_settings
 from tests.support.factories import message_event
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.db import create_pool
 from tgpipe.kafka.dead_letters import read_dead_letters
 from tgpipe.runtime.progress import ProgressTracker

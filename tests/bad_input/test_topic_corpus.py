@@ -15,7 +15,7 @@ import pytest
 
 from tests.bad_input.cases import TOPIC_CASES, TopicCase, good_value
 from tests.conftest import fresh_database, topic_settings
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.db import create_pool
 from tgpipe.kafka.dead_letters import DeadLetter, read_dead_letters

@@ -35,7 +35,7 @@ from tests.support.factories import message_event
 from services.collector.publish import publish_payloads
 from tests.faults.checker import Checker, Key
 from tests.cli.test_cli import _env as settings_env
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.kafka.broker import make_broker
 from tgpipe.settings import Settings

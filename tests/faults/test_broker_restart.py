@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import KafkaEndpoint, _testcontainers, topic_settings
 from tests.faults.checker import Checker
 from tests.faults.harness import collector, eventually, persisted, publish, text_payloads
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = [pytest.mark.faults, pytest.mark.docker]

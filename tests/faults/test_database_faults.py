@@ -25,7 +25,7 @@ from tests.faults.harness import (
     publish,
     text_payloads,
 )
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults

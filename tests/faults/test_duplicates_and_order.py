@@ -10,7 +10,7 @@ from datetime import timedelta
 from schemas import MessageUpserted, encode_event
 from tests.support.factories import T0, message_event
 from tests.faults.harness import collector, eventually, keys_of, publish, run_until
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.ops.verify import verify
 

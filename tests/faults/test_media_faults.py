@@ -18,7 +18,7 @@ from services.media import fetch
 from tests.support.factories import message_event
 from tests.faults.checker import peek
 from tests.faults.harness import collector, committed_count, eventually, keys_of, publish, run_until
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.errors import MediaReadError
 from tgpipe.runtime.progress import ProgressTracker
 

@@ -20,7 +20,7 @@ from tests.faults.harness import (
     service_process,
     text_payloads,
 )
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 
 pytestmark = pytest.mark.faults

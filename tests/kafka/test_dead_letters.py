@@ -20,7 +20,7 @@ from schemas import encode_event
 from tests.support.factories import message_event
 from tests.faults.checker import peek
 from tests.cli.test_cli import _env
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.cli import app
 from tgpipe.kafka.dead_letters import describe_value, read_dead_letters, render_value

@@ -11,7 +11,7 @@ from schemas import MediaRef, DeletedPayload, MessageDeleted, encode_event
 from tests.support.factories import T0, message_event
 from tests.faults.harness import eventually
 from tests.cli.test_cli import _env
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.cli import app
 from tgpipe.ops.status import TANSU_NOTE

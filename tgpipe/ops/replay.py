@@ -46,7 +46,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faststream import BaseMiddleware
 
 from tgpipe.telegram.client import TelegramClient
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.kafka.broker import ensure_topics
 from tgpipe.db import create_pool

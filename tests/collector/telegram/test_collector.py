@@ -19,7 +19,7 @@ from telethon.tl import types
 from services.collector.telegram.collector import TelegramCollector, TelegramDisconnected, find_gaps
 from tgpipe.telegram.flood import FloodBudget
 from tests.support.telegram import T0, FakeTelegram, channel, photo, post, service
-from tgpipe.ops.archive import running_services
+from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.settings import Settings
 from tgpipe.ops.verify import verify
