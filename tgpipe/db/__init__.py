@@ -1,9 +1,10 @@
-"""PostgreSQL connection pool (asyncpg) shared by the writer, media service and verify.
+"""PostgreSQL through asyncpg: the pool the services share, and one connection for a job.
 
 Every pool tgpipe opens first checks two things, so that a command or a service fails at once with
 one clear line (:class:`~tgpipe.errors.ConfigurationError`, exit 2) instead of failing later in a
 query: the URL can work at all (well-formed, the database exists, the role and password are
-accepted), and the database is migrated to this tgpipe's Alembic head.
+accepted), and the database is migrated to this tgpipe's Alembic head. Migrations (Alembic) live
+in :mod:`tgpipe.db.migrations`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -108,6 +110,22 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4
         await pool.close()
         raise
     return pool
+
+
+@asynccontextmanager
+async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """One connection to ``database_url`` (JSON codecs as :func:`create_pool`), closed on exit:
+    for jobs that read or check the archive once (verify, status, replay's digest).
+
+    Raises:
+        OSError, asyncpg.PostgresError: the server is unreachable or refuses the connection.
+    """
+    pool = await create_pool(database_url, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            yield conn
+    finally:
+        await pool.close()
 
 
 class PoolRef:

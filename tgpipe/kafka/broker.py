@@ -6,12 +6,13 @@ import asyncio
 import logging
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
 from schemas import MessageCommitted, MessageDeleted, MessageUpserted, encode_event
+from tgpipe.kafka.admin import admin_client, bootstrap_servers
 from tgpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,14 +32,6 @@ FETCH_MAX_BYTES = 4 * 1024 * 1024
 JSON_CONTENT_TYPE = "application/json"
 
 
-def _bootstrap(settings: Settings) -> str:
-    if not settings.kafka_bootstrap_servers:
-        from tgpipe.errors import ConfigurationError
-
-        raise ConfigurationError("TGPIPE_KAFKA_BOOTSTRAP_SERVERS is not set")
-    return settings.kafka_bootstrap_servers
-
-
 def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
     """Build a FastStream :class:`KafkaBroker` from ``settings``.
 
@@ -52,7 +45,7 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
     """
     acks: int | str = "all" if settings.kafka_acks == "all" else int(settings.kafka_acks)
     return KafkaBroker(
-        _bootstrap(settings),
+        bootstrap_servers(settings),
         client_id=client_id,
         acks=acks,
         enable_idempotence=settings.kafka_enable_idempotence,
@@ -126,9 +119,7 @@ async def ensure_topics(settings: Settings) -> None:
     accept records up to :data:`MAX_RECORD_BYTES` (``max.message.bytes``; Apache Kafka's default
     is 1 MB).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=_bootstrap(settings), client_id="tgpipe-admin")
-    await admin.start()
-    try:
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         new = [NewTopic(name, settings.topic_partitions, settings.topic_replication_factor,
                         topic_configs={"max.message.bytes": str(MAX_RECORD_BYTES)})
@@ -139,8 +130,6 @@ async def ensure_topics(settings: Settings) -> None:
             except TopicAlreadyExistsError:  # another service created them first
                 pass
             log.info("created topics %s", [t.name for t in new])
-    finally:
-        await admin.close()
 
 
 async def delete_topics(settings: Settings) -> None:
@@ -149,9 +138,5 @@ async def delete_topics(settings: Settings) -> None:
     For tests and benchmarks that give each run its own topics: the embedded Tansu keeps every
     record in memory until its topic is deleted.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=_bootstrap(settings), client_id="tgpipe-admin")
-    await admin.start()
-    try:
+    async with admin_client(settings) as admin:
         await admin.delete_topics(_topics(settings))
-    finally:
-        await admin.close()

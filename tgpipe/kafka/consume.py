@@ -38,6 +38,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
 from tgpipe.kafka.broker import JSON_CONTENT_TYPE, consumer_options, keep_raw
+from tgpipe.kafka.dead_letters import DEAD_LETTER_HEADERS, REPLAYED_FROM
 from tgpipe.errors import EventError, EventSchemaError, UndecodableEventError, is_record_error, is_transient
 from tgpipe.logs import event_fields, record_fields
 from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
@@ -47,7 +48,6 @@ from tgpipe.stall import STALLS
 log = logging.getLogger(__name__)
 E = TypeVar("E")
 
-DLQ_HEADERS = ("source-topic", "source-partition", "source-offset", "error-class", "error-message")
 #: Longest a rebalance waits for the batch in flight (a batch stuck in transient retries must not
 #: hold the whole group; past this, its partitions may be processed again by their new owner).
 REBALANCE_WAIT_S = 30.0
@@ -102,19 +102,19 @@ class BatchGate(ConsumerRebalanceListener):
 async def dead_letter(broker: KafkaBroker, settings: Settings, record: ConsumerRecord, error: BaseException) -> None:
     """Publish ``record`` unchanged (value and key) to the dead-letter topic and await the broker's ack.
 
-    Headers (``tgpipe-`` + :data:`DLQ_HEADERS`) carry the source topic, partition, offset, the
-    error's class name and its message (one line of at most :data:`ERROR_MESSAGE_CHARS`
+    Headers (:data:`~tgpipe.kafka.dead_letters.DEAD_LETTER_HEADERS`) carry the source topic, partition,
+    offset, the error's class name and its message (one line of at most :data:`ERROR_MESSAGE_CHARS`
     characters); a record that ``tgpipe dlq replay`` sent back keeps its ``tgpipe-replayed-from``
     header, so a dead letter that failed again says so. ``content-type`` is ``application/json``,
     or ``application/octet-stream`` for a value that is not UTF-8 JSON.
     """
     message = one_line(str(error), ERROR_MESSAGE_CHARS)
     headers = dict(zip(
-        (f"tgpipe-{h}" for h in DLQ_HEADERS),
+        DEAD_LETTER_HEADERS,
         (record.topic, str(record.partition), str(record.offset), type(error).__name__, message),
         strict=True,
     ))
-    headers.update((k, v.decode("utf-8", "replace")) for k, v in record.headers or () if k == "tgpipe-replayed-from")
+    headers.update((k, v.decode("utf-8", "replace")) for k, v in record.headers or () if k == REPLAYED_FROM)
     headers["content-type"] = ("application/octet-stream" if isinstance(error, UndecodableEventError)
                                else JSON_CONTENT_TYPE)
     log.warning("dead-lettered %s[%s]@%s: %s: %s", record.topic, record.partition, record.offset,

@@ -22,16 +22,27 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import decode_event
+from tgpipe.kafka.admin import offsets_consumer
 from tgpipe.kafka.broker import MAX_RECORD_BYTES, make_broker
 from tgpipe.errors import EventError, TgpipeError
 from tgpipe.settings import Settings
 
+# The headers of a dead letter (written by :func:`tgpipe.kafka.consume.dead_letter`, read here,
+# by progress and by status): named once.
+SOURCE_TOPIC = "tgpipe-source-topic"
+SOURCE_PARTITION = "tgpipe-source-partition"
+SOURCE_OFFSET = "tgpipe-source-offset"
+ERROR_CLASS = "tgpipe-error-class"
+ERROR_MESSAGE = "tgpipe-error-message"
+#: Every dead letter carries these, in this order.
+DEAD_LETTER_HEADERS = (SOURCE_TOPIC, SOURCE_PARTITION, SOURCE_OFFSET, ERROR_CLASS, ERROR_MESSAGE)
+#: Added by ``tgpipe dlq replay`` (``<dead-letter topic>[<partition>]@<offset>``); kept by a dead letter that fails again.
 REPLAYED_FROM = "tgpipe-replayed-from"
 
 
@@ -64,8 +75,8 @@ class DeadLetter:
     @property
     def source(self) -> str:
         """``topic[partition]@offset`` of the record that failed."""
-        return (f"{self.header('tgpipe-source-topic')}[{self.header('tgpipe-source-partition')}]"
-                f"@{self.header('tgpipe-source-offset')}")
+        return (f"{self.header(SOURCE_TOPIC)}[{self.header(SOURCE_PARTITION)}]"
+                f"@{self.header(SOURCE_OFFSET)}")
 
     @property
     def record(self) -> str:
@@ -77,11 +88,11 @@ class DeadLetter:
         return {
             "partition": self.partition, "offset": self.offset,
             "key": None if self.key is None else self.key.decode("utf-8", "replace"),
-            "source_topic": self.header("tgpipe-source-topic"),
-            "source_partition": _int_or_none(self.header("tgpipe-source-partition")),
-            "source_offset": _int_or_none(self.header("tgpipe-source-offset")),
-            "error_class": self.header("tgpipe-error-class"),
-            "error_message": self.header("tgpipe-error-message"),
+            "source_topic": self.header(SOURCE_TOPIC),
+            "source_partition": _int_or_none(self.header(SOURCE_PARTITION)),
+            "source_offset": _int_or_none(self.header(SOURCE_OFFSET)),
+            "error_class": self.header(ERROR_CLASS),
+            "error_message": self.header(ERROR_MESSAGE),
             "replayed_from": self.header(REPLAYED_FROM),
             "record": self.record,
         }
@@ -89,10 +100,10 @@ class DeadLetter:
     def line(self) -> str:
         """One line for ``dlq list``."""
         key = "-" if self.key is None else self.key.decode("utf-8", "replace")
-        message = " ".join((self.header("tgpipe-error-message") or "").split())
+        message = " ".join((self.header(ERROR_MESSAGE) or "").split())
         replayed = f"  (replay of {self.header(REPLAYED_FROM)})" if self.header(REPLAYED_FROM) else ""
         return (f"{self.partition}@{self.offset}  from {self.source}  key={key}  {self.record}  "
-                f"{self.header('tgpipe-error-class')}: {message}{replayed}")
+                f"{self.header(ERROR_CLASS)}: {message}{replayed}")
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -129,12 +140,10 @@ def render_value(value: bytes) -> str:
         return repr(value)
 
 
-def _consumer(settings: Settings) -> AIOKafkaConsumer:
+def _consumer(settings: Settings) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
     """A consumer outside any group (nothing committed), from the earliest offsets."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="earliest", max_partition_fetch_bytes=MAX_RECORD_BYTES, client_id="tgpipe-dlq",
-    )
+    return offsets_consumer(settings, client_id="tgpipe-dlq", auto_offset_reset="earliest",
+                            max_partition_fetch_bytes=MAX_RECORD_BYTES)
 
 
 def _dead_letter(record) -> DeadLetter:
@@ -144,14 +153,10 @@ def _dead_letter(record) -> DeadLetter:
 
 async def _polls(settings: Settings) -> AsyncIterator[list[DeadLetter]]:
     """The dead letters of each poll (often none), from the beginning of the topic, endlessly."""
-    consumer = _consumer(settings)
-    await consumer.start()
-    try:
+    async with _consumer(settings) as consumer:
         consumer.subscribe([settings.topic_dead_letter])
         while True:
             yield [_dead_letter(r) for records in (await consumer.getmany(timeout_ms=200)).values() for r in records]
-    finally:
-        await consumer.stop()
 
 
 async def read_dead_letters(settings: Settings, *, idle_s: float = 2.0) -> list[DeadLetter]:
@@ -187,10 +192,8 @@ async def read_dead_letter(settings: Settings, partition: int, offset: int, *,
             or the partition does not exist).
     """
     settings.require_external()
-    consumer = _consumer(settings)
-    await consumer.start()
     tp = TopicPartition(settings.topic_dead_letter, partition)
-    try:
+    async with _consumer(settings) as consumer:
         consumer.assign([tp])
         consumer.seek(tp, offset)
         deadline = time.monotonic() + idle_s
@@ -200,8 +203,6 @@ async def read_dead_letter(settings: Settings, partition: int, offset: int, *,
                     return _dead_letter(record)
                 if record.offset > offset:  # compacted away or a transaction marker
                     break
-    finally:
-        await consumer.stop()
     raise DeadLetterNotFound(f"no dead letter at {settings.topic_dead_letter}[{partition}]@{offset}")
 
 
@@ -212,7 +213,7 @@ def select(letters: Iterable[DeadLetter], *, partition: int | None = None, offse
     wanted = set(offsets)
     return [d for d in letters
             if (partition is None or d.partition == partition) and (not wanted or d.offset in wanted)
-            and (error_class is None or d.header("tgpipe-error-class") == error_class)]
+            and (error_class is None or d.header(ERROR_CLASS) == error_class)]
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ async def replay(settings: Settings, letters: Iterable[DeadLetter], *,
         await broker.start()
     try:
         for letter in letters:
-            topic = letter.header("tgpipe-source-topic")
+            topic = letter.header(SOURCE_TOPIC)
             if not topic:
                 results.append(Replayed(letter, skipped="no tgpipe-source-topic header"))
             elif broker is None:

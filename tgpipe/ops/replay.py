@@ -41,15 +41,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from faststream import BaseMiddleware
 
 from tgpipe.telegram.client import TelegramClient
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.kafka.admin import admin_client, offsets_consumer
 from tgpipe.kafka.broker import ensure_topics
-from tgpipe.db import create_pool
+from tgpipe.db import connection
 from tgpipe.errors import TgpipeError
 from tgpipe.db.migrations import upgrade
 from tgpipe.settings import Settings
@@ -161,11 +161,7 @@ async def _start_group(settings: Settings, start: str | int | Offsets) -> None:
     Raises:
         ReplayError: the messages topic does not exist, or the group has committed offsets already.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                group_id=settings.writer_group, enable_auto_commit=False,
-                                client_id="tgpipe-replay")
-    await consumer.start()
-    try:
+    async with offsets_consumer(settings, client_id="tgpipe-replay", group_id=settings.writer_group) as consumer:
         partitions = consumer.partitions_for_topic(settings.topic_messages)
         if not partitions:
             raise ReplayError(f"topic {settings.topic_messages} does not exist: nothing to replay")
@@ -181,17 +177,11 @@ async def _start_group(settings: Settings, start: str | int | Offsets) -> None:
             if unknown:
                 raise ReplayError(f"{settings.topic_messages} has no partition(s) {sorted(unknown)}")
             await consumer.commit({TopicPartition(settings.topic_messages, p): o for p, o in wanted.items()})
-    finally:
-        await consumer.stop()
 
 
 async def _delete_topic(settings: Settings, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, client_id="tgpipe-replay")
-    await admin.start()
-    try:
+    async with admin_client(settings, client_id="tgpipe-replay") as admin:
         await admin.delete_topics([topic])
-    finally:
-        await admin.close()
 
 
 async def replay(settings: Settings, *, start: str | int | Offsets = "earliest", until: Offsets | None = None,
@@ -236,12 +226,8 @@ async def replay(settings: Settings, *, start: str | int | Offsets = "earliest",
         except TgpipeError as exc:
             raise ReplayError(f"the media service did not catch up: {exc}") from None
     await _delete_topic(settings, settings.topic_committed)
-    pool = await create_pool(database_url, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            digest = await table_digest(conn)
-    finally:
-        await pool.close()
+    async with connection(database_url) as conn:
+        digest = await table_digest(conn)
     return ReplaySummary(
         group=settings.writer_group, media_group=settings.media_group,
         committed_topic=settings.topic_committed, start=str(start), records=watch.records,

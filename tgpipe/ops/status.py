@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from tgpipe.db import create_pool
-from tgpipe.kafka.dead_letters import read_dead_letters
+from tgpipe.db import connection
+from tgpipe.kafka.admin import offsets_consumer
+from tgpipe.kafka.dead_letters import ERROR_CLASS, read_dead_letters
 from tgpipe.settings import Settings
 
 TANSU_NOTE = ("lag = high watermark - committed offset; on the local Tansu broker end offsets are wrong, "
@@ -35,14 +36,10 @@ GROUP BY c.channel_id, c.title ORDER BY c.channel_id
 
 async def database_status(database_url: str) -> dict[str, Any]:
     """``{"channels": [...], "media": {status: count}}``."""
-    pool = await create_pool(database_url, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            channels = [{**dict(r), "newest_message": _iso(r["newest_message"]),
-                         "last_archived": _iso(r["last_archived"])} for r in await conn.fetch(_CHANNELS)]
-            media = dict(await conn.fetch("SELECT status, count(*) FROM media GROUP BY status ORDER BY status"))
-    finally:
-        await pool.close()
+    async with connection(database_url) as conn:
+        channels = [{**dict(r), "newest_message": _iso(r["newest_message"]),
+                     "last_archived": _iso(r["last_archived"])} for r in await conn.fetch(_CHANNELS)]
+        media = dict(await conn.fetch("SELECT status, count(*) FROM media GROUP BY status ORDER BY status"))
     return {"channels": channels, "media": media}
 
 
@@ -53,10 +50,7 @@ def _iso(value: Any) -> str | None:
 async def group_lag(settings: Settings, group: str, topic: str) -> list[dict[str, Any]]:
     """Per partition of ``topic``: ``group``'s committed offset, the high watermark and the lag
     (``None`` where the group committed nothing), without joining the group."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,
-                                enable_auto_commit=False, client_id="tgpipe-status")
-    await consumer.start()
-    try:
+    async with offsets_consumer(settings, client_id="tgpipe-status", group_id=group) as consumer:
         partitions = sorted(consumer.partitions_for_topic(topic) or ())
         if not partitions:
             await consumer._client.force_metadata_update()  # noqa: SLF001 - first look at the topic
@@ -70,8 +64,6 @@ async def group_lag(settings: Settings, group: str, topic: str) -> list[dict[str
             rows.append({"partition": tp.partition, "committed": committed, "high_watermark": end,
                          "lag": None if committed is None or end is None else end - committed})
         return rows
-    finally:
-        await consumer.stop()
 
 
 async def status(settings: Settings, *, idle_s: float = 2.0) -> dict[str, Any]:
@@ -87,6 +79,6 @@ async def status(settings: Settings, *, idle_s: float = 2.0) -> dict[str, Any]:
                        "lag": sum(known) if known else None,
                        "end_offsets_suspect": any(lag < 0 for lag in known)})
     letters = await read_dead_letters(settings, idle_s=idle_s)
-    by_class = Counter(letter.header("tgpipe-error-class") or "-" for letter in letters)
+    by_class = Counter(letter.header(ERROR_CLASS) or "-" for letter in letters)
     return {**report, "consumer_groups": groups, "lag_note": TANSU_NOTE,
             "dead_letters": {"total": len(letters), "by_error_class": dict(sorted(by_class.items()))}}

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 from schemas import MessageCommitted, MessageUpserted, decode_event
-from tgpipe.kafka.dead_letters import DeadLetter
+from tgpipe.kafka.dead_letters import ERROR_CLASS, ERROR_MESSAGE, DeadLetter
 from tgpipe.errors import EventError, TgpipeError
 
 MessageKey = tuple[int, int]
@@ -62,7 +62,7 @@ class ProgressTracker:
             return
         event_id = event.payload.causation_id if isinstance(event, MessageCommitted) else event.event_id
         if (key := self._published_ids.get(event_id)) is not None:
-            self.dead_lettered[key] = f"{letter.header('tgpipe-error-class')}: {letter.header('tgpipe-error-message')}"
+            self.dead_lettered[key] = f"{letter.header(ERROR_CLASS)}: {letter.header(ERROR_MESSAGE)}"
             self._notify()
 
     def on_committed(self, events: list[MessageCommitted]) -> None:
