@@ -1,15 +1,24 @@
-"""Human output of ``archive`` and ``verify`` (rich tables). JSON output is the reports' ``as_dict``."""
+"""Every rich table and summary the CLI prints (JSON output is the results' ``as_dict`` / plain data).
+
+The console is the one the whole CLI writes to (:data:`console`).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from tgpipe.ops.archive import ArchiveSummary
-from tgpipe.ops.verify import IntegrityReport
+if TYPE_CHECKING:  # the jobs import the services; a command imports them when it runs
+    from tgpipe.ops.archive import ArchiveSummary
+    from tgpipe.ops.verify import IntegrityReport
+
+console = Console()
 
 
-def render_summary(console: Console, summary: ArchiveSummary, media_by_status: dict[str, int]) -> None:
+def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> None:
     """Print the archive summary: chats, messages by type, media by status, time and rate."""
     console.print(f"[bold]Archived[/bold] {summary.export}")
     chats = Table("chat id", "type", "title", title="Chats")
@@ -35,7 +44,7 @@ def render_summary(console: Console, summary: ArchiveSummary, media_by_status: d
         console.print(f"[red]export problem:[/red] {problem}")
 
 
-def render_report(console: Console, report: IntegrityReport) -> None:
+def render_report(report: IntegrityReport) -> None:
     """Print the integrity report of ``verify``."""
     checks = Table("check", "violations", title="Integrity")
     for name, count in report.checks.items():
@@ -49,3 +58,62 @@ def render_report(console: Console, report: IntegrityReport) -> None:
                                                    "photos_export", "photos_db")))
         console.print(table)
     console.print("[bold green]verify: clean[/]" if report.ok else "[bold red]verify: VIOLATIONS[/]")
+
+
+def render_digest(digests: dict[str, dict[str, object]]) -> None:
+    """One line per table of :func:`tgpipe.ops.verify.table_digest`: sha256, rows, volatile columns left out."""
+    for table, value in digests.items():
+        details = [f"{value['rows']} rows"] if "rows" in value else []
+        if value.get("excluded"):
+            details.append(f"excluding {', '.join(value['excluded'])}")
+        console.print(f"digest {table}: {value['sha256']}" + (f" ({'; '.join(details)})" if details else ""),
+                      soft_wrap=True)
+
+
+def _table(title: str, columns: list[str], rows: Iterable[list[Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("-" if v is None else str(v) for v in row))
+    return table
+
+
+def render_status(report: dict[str, Any]) -> None:
+    """Print ``tgpipe status``: chats, media by status, consumer lag per partition, dead letters."""
+    console.print(_table("Channels", ["chat id", "title", "messages", "deleted", "newest message", "last archived"],
+                         [[c["channel_id"], c["title"], c["messages"], c["deleted"], c["newest_message"],
+                           c["last_archived"]] for c in report["channels"]]))
+    console.print(_table("Media by status", ["status", "media"], [[k, v] for k, v in report["media"].items()]))
+    console.print(_table("Consumer lag", ["group", "topic", "partition", "committed", "high watermark", "lag"],
+                         [[g["group"], g["topic"], p["partition"], p["committed"], p["high_watermark"], p["lag"]]
+                          for g in report["consumer_groups"] for p in g["partitions"]]))
+    console.print(report["lag_note"], soft_wrap=True)
+    for group in report["consumer_groups"]:
+        if group["end_offsets_suspect"]:
+            console.print(f"[yellow]{group['group']}: an end offset is behind a committed offset: this broker's end "
+                          "offsets are wrong (Tansu), and so is the lag[/yellow]", soft_wrap=True)
+    letters = report["dead_letters"]
+    console.print(f"dead letters: {letters['total']}" + "".join(
+        f"\n  {cls}: {n}" for cls, n in letters["by_error_class"].items()), soft_wrap=True)
+
+
+def render_collection(results: Iterable[Any]) -> None:
+    """Print the per-channel outcome of ``tgpipe collector telegram`` (``ChannelResult`` s)."""
+    table = Table("channel", "id", "title", "published", "deleted", "status", title="Telegram collection")
+    for r in results:
+        table.add_row(r.ref, str(r.peer.channel_id) if r.peer else "", r.peer.title or "" if r.peer else "",
+                      str(r.published), str(r.deleted), "[green]ok[/]" if r.ok else f"[red]stopped[/]: {r.stopped}")
+    console.print(table)
+
+
+def render_gaps(reports: Iterable[Any], *, refetched: bool) -> None:
+    """Print ``tgpipe collector gaps`` (``GapReport`` s; with the re-fetch columns when ``refetched``)."""
+    table = Table("channel id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if refetched else ()),
+                  title="Gaps")
+    for report in reports:
+        ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in report.gaps[:20])
+        ranges += " …" if len(report.gaps) > 20 else ""
+        extra = (str(report.recovered), str(len(report.absent))) if refetched else ()
+        table.add_row(str(report.channel_id), str(report.missing), ranges, *extra)
+    console.print(table)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from tgpipe.db import connection
+
 # Columns whose values legitimately differ between two archives of the same data: when a row was
 # written, and which event it came from. Tables not listed have none. (``messages.observed_at`` is
 # not one: it is when the source showed the version, part of the data's order key, contract O1.)
@@ -159,3 +161,32 @@ async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = Fal
         overall.update(f"{name}:{digest.hexdigest()}\n".encode())
     result["all"] = {"sha256": overall.hexdigest()}
     return result
+
+
+@dataclass
+class ArchiveCheck:
+    """What ``tgpipe verify`` (and the end of ``tgpipe archive``) found: the integrity report, the
+    digest of every table when asked for, and media rows counted by ``status``."""
+
+    report: IntegrityReport
+    digests: dict[str, dict[str, object]] | None
+    media_by_status: dict[str, int]
+
+
+_MEDIA_BY_STATUS = ("SELECT status, count(*) FROM media WHERE $1::bigint[] IS NULL OR channel_id = ANY($1) "
+                    "GROUP BY status")
+
+
+async def check_archive(database_url: str, expected: ExportCounts | None = None, *, digest: bool = False,
+                        chats: list[int] | None = None) -> ArchiveCheck:
+    """Verify the archive at ``database_url`` (against ``expected`` export counts when given), with
+    the table digest when ``digest``; media counted for ``chats`` only (all when ``None``).
+
+    Raises:
+        OSError, asyncpg.PostgresError: the database is unreachable or not migrated.
+    """
+    async with connection(database_url) as conn:
+        report = await verify(conn, expected)
+        digests = await table_digest(conn) if digest else None
+        by_status = dict(await conn.fetch(_MEDIA_BY_STATUS, chats))
+    return ArchiveCheck(report, digests, by_status)

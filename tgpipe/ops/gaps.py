@@ -1,0 +1,63 @@
+"""``tgpipe collector gaps``: missing message-id ranges per archived channel, optionally re-fetched.
+
+Source: the ``messages`` and ``channel_peers`` tables; with a Telegram client, the missing ids
+are fetched by id through :class:`services.collector.telegram.collector.TelegramCollector`.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.collector.telegram.collector import GapReport, TelegramCollector, find_gaps
+from tgpipe.db import create_pool
+from tgpipe.kafka.broker import make_broker
+from tgpipe.ops.errors import UnknownChannelError
+from tgpipe.settings import Settings
+from tgpipe.telegram.client import TelegramClient, parse_channel_ref
+
+_BY_USERNAME = "SELECT channel_id FROM channel_peers WHERE lower(username) = lower($1) LIMIT 1"
+_ALL_CHANNELS = "SELECT channel_id FROM channels ORDER BY 1"
+
+
+async def channel_ids(conn: asyncpg.Connection, refs: list[str]) -> list[int]:
+    """The channel ids of ``refs`` (@username, t.me link or id), or of every archived channel when empty.
+
+    Raises:
+        UnknownChannelError: a username this archive never resolved.
+    """
+    if not refs:
+        return [r["channel_id"] for r in await conn.fetch(_ALL_CHANNELS)]
+    ids = []
+    for ref in refs:
+        parsed = parse_channel_ref(ref)
+        found = parsed if isinstance(parsed, int) else await conn.fetchval(_BY_USERNAME, parsed)
+        if found is None:
+            raise UnknownChannelError(f"{ref}: never resolved here; run the collector on it first")
+        ids.append(found)
+    return ids
+
+
+async def gaps(settings: Settings, client: TelegramClient | None, refs: list[str]) -> list[GapReport]:
+    """One :class:`GapReport` per channel of ``refs`` (all archived channels when empty); with
+    ``client``, the missing ids are re-fetched from Telegram and published (needs the broker).
+    The client is closed on return.
+
+    Raises:
+        UnknownChannelError: see :func:`channel_ids`.
+    """
+    pool = await create_pool(settings.database_url, max_size=2)
+    broker = make_broker(settings, client_id="tgpipe-collector") if client else None
+    try:
+        async with pool.acquire() as conn:
+            ids = await channel_ids(conn, refs)
+            if client is None:
+                return [GapReport(i, await find_gaps(conn, i)) for i in ids]
+        await broker.start()
+        collector = TelegramCollector(client, broker, settings, pool)
+        return [await collector.gaps(await collector.peers.for_channel(i), refetch=True) for i in ids]
+    finally:
+        if broker is not None:
+            await broker.stop()
+        await pool.close()
+        if client is not None:
+            await client.close()
