@@ -30,33 +30,27 @@ reported; one reported between tests fails the session's teardown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import functools
 import gc
 import os
 import shutil
-import socket
 import tempfile
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import asyncpg
 import pytest
 
-from tgpipe.kafka.broker import delete_topics, ensure_topics
+from tests.support.broker import KafkaEndpoint, container_module, docker_available, topic_settings
+from tests.support.data import SHARED_DATA
+from tests.support.database import admin, database_url_for, fresh_database
 from tgpipe.db import create_pool
 from tgpipe.runtime.embedded import TANSU_SETTINGS, EmbeddedPostgres, TansuBroker
 from tgpipe.db.migrations import upgrade
 from tgpipe.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Telegram exports shared by the team, beside the repository (``../shared/data``).
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 # Read the developer's TGPIPE_* variables once, then hide them from everything the tests run.
 DEVELOPER_ENV: Mapping[str, str] = {k: v for k, v in os.environ.items() if k.startswith("TGPIPE_")}
@@ -67,68 +61,7 @@ _EXTERNAL_KAFKA_OPTIONS = ("kafka_enable_idempotence", "kafka_acks",
                            "kafka_session_timeout_ms", "kafka_heartbeat_interval_ms")
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def database_url_for(server_url: str, database: str) -> str:
-    """``server_url`` with its database replaced by ``database`` (TCP and Unix-socket URLs alike).
-
-    ``postgresql://u@127.0.0.1:5432/postgres`` -> ``postgresql://u@127.0.0.1:5432/DATABASE``;
-    ``postgresql://postgres@/postgres?host=/dir`` -> ``postgresql://postgres@/DATABASE?host=/dir``.
-    A ``dbname``/``database`` query parameter, which would override the path, is dropped.
-    """
-    parts = urlsplit(server_url)
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                       if k not in ("dbname", "database")], safe="/")
-    # Joined by hand: urlunsplit drops the "//" of a URL with an empty host (socket URLs).
-    return f"{parts.scheme}://{parts.netloc}/{quote(database)}" + (f"?{query}" if query else "")
-
-
-async def _admin(server_url: str, *statements: str) -> None:
-    """Run ``statements`` one by one on the server's maintenance database."""
-    connection = await asyncpg.connect(server_url, timeout=30)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@functools.cache
-def docker_available() -> bool:
-    """Whether a Docker engine answers ``/_ping`` at ``DOCKER_HOST`` (default: the local socket).
-
-    A raw request rather than the docker SDK: the SDK leaks a socket (ResourceWarning, an error
-    here) when no engine runs. A TLS-protected ``tcp://`` engine counts as absent.
-    """
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        if host.startswith("unix://"):
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            address: Any = host.removeprefix("unix://")
-        elif host.startswith("tcp://") and os.environ.get("DOCKER_TLS_VERIFY") in (None, "", "0"):
-            parsed = urlsplit(host)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            address = (parsed.hostname, parsed.port or 2375)
-        else:
-            return False
-        with sock:
-            sock.settimeout(3)
-            sock.connect(address)
-            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            return sock.recv(64).split(b" ", 2)[1:2] == [b"200"]
-    except OSError:
-        return False
-
-
-def _testcontainers(name: str) -> Any:
-    """``testcontainers.community.NAME`` (4.13+) or ``testcontainers.NAME`` (older)."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"testcontainers.community.{name}")
-    except ImportError:
-        return importlib.import_module(f"testcontainers.{name}")
+# --------------------------------------------------------------------------- hooks
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -200,7 +133,7 @@ def postgres_url() -> Iterator[str]:
     if url := DEVELOPER_ENV.get("TGPIPE_DATABASE_URL"):
         yield url
     elif docker_available():
-        postgres = _testcontainers("postgres")
+        postgres = container_module("postgres")
         with postgres.PostgresContainer("postgres:18-alpine", driver=None) as container:
             yield container.get_connection_url()
     else:
@@ -218,27 +151,15 @@ def postgres_url() -> Iterator[str]:
 async def template_database(postgres_url: str) -> AsyncIterator[str]:
     """Name of a database migrated to head; per-test databases are copied from it, then dropped."""
     name = f"tgpipe_template_{uuid.uuid4().hex[:12]}"
-    await _admin(postgres_url, f'CREATE DATABASE "{name}"')
+    await admin(postgres_url, f'CREATE DATABASE "{name}"')
     try:
         await asyncio.to_thread(upgrade, database_url_for(postgres_url, name))
         # No connections: CREATE DATABASE ... TEMPLATE fails while anyone is connected to it.
-        await _admin(postgres_url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false')
+        await admin(postgres_url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false')
         yield name
     finally:
-        await _admin(postgres_url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false',
+        await admin(postgres_url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false',
                      f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(postgres_url: str, template: str | None) -> AsyncIterator[str]:
-    """URL of a new database ``tgpipe_t_<hex>`` (a copy of ``template``, or empty when ``None``),
-    dropped on exit."""
-    name = f"tgpipe_t_{uuid.uuid4().hex[:16]}"
-    await _admin(postgres_url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    try:
-        yield database_url_for(postgres_url, name)
-    finally:
-        await _admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -265,15 +186,6 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 # --------------------------------------------------------------------------- Kafka
 
 
-@dataclasses.dataclass(frozen=True)
-class KafkaEndpoint:
-    """The session's broker: its address, whether it is Tansu, and the Settings fields it needs."""
-
-    bootstrap_servers: str
-    is_tansu: bool
-    options: Mapping[str, object] = dataclasses.field(default_factory=dict)
-
-
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaEndpoint]:
     """The session's Kafka-wire broker (see the module docstring for which one)."""
@@ -282,7 +194,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaEndpoint]:
                    if f"TGPIPE_{name.upper()}" in DEVELOPER_ENV}
         yield KafkaEndpoint(servers, is_tansu=False, options=options)
     elif docker_available():
-        with _testcontainers("kafka").KafkaContainer("confluentinc/cp-kafka:7.6.0") as container:
+        with container_module("kafka").KafkaContainer("confluentinc/cp-kafka:7.6.0") as container:
             yield KafkaEndpoint(container.get_bootstrap_server(), is_tansu=False)
     else:
         with TansuBroker(tmp_path_factory.mktemp("tansu")) as broker:
@@ -295,34 +207,6 @@ async def settings(database_url: str, kafka: KafkaEndpoint, tmp_path: Path) -> A
     after the test) and consumer groups, ``home=tmp_path``, ``media_root=tmp_path/"media"``."""
     async with topic_settings(database_url, kafka, tmp_path) as settings:
         yield settings
-
-
-@contextlib.asynccontextmanager
-async def topic_settings(database_url: str, kafka: KafkaEndpoint, home: Path, *,
-                         partitions: int = 3) -> AsyncIterator[Settings]:
-    """Settings on ``database_url`` with new topics (``partitions`` each, created now, deleted on
-    exit) and consumer groups of their own, ``home``, ``media_root=home/"media"``, and
-    ``media_export_roots`` ``home`` and the shared exports (``SHARED_DATA``)."""
-    tag = uuid.uuid4().hex[:12]
-    settings = Settings(
-        database_url=database_url,
-        kafka_bootstrap_servers=kafka.bootstrap_servers,
-        home=home,
-        media_root=home / "media",
-        media_export_roots=(home, SHARED_DATA),  # the media service reads the test's own exports
-        topic_messages=f"t{tag}.messages",
-        topic_committed=f"t{tag}.committed",
-        topic_dead_letter=f"t{tag}.dead-letter",
-        writer_group=f"w-{tag}",
-        media_group=f"m-{tag}",
-        topic_partitions=partitions,
-        **kafka.options,
-    )
-    await ensure_topics(settings)
-    try:
-        yield settings
-    finally:
-        await delete_topics(settings)  # Tansu keeps every topic in memory until it stops
 
 
 # --------------------------------------------------------------------------- data

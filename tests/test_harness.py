@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from alembic.script import ScriptDirectory
 
-from tests.conftest import database_url_for
+from tests.support.database import database_url_for
 from tgpipe.kafka.broker import consumer_options
 from tgpipe.db.migrations import alembic_config
 from tgpipe.settings import Settings

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from schemas import CommittedPayload, MediaRef, MessageCommitted, encode_event
-from tests.support.factories import message_event
+from tests.support.factories import export_entry, message_event
 
 CHAT_BASE = 7000
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
@@ -86,8 +86,7 @@ def secret_sha256() -> str:
 
 def msg(message_id: Any = 2, **fields: Any) -> dict[str, Any]:
     """A 2023+-format message entry of the case's chat (override or delete fields as needed)."""
-    return {"id": message_id, "type": "message", "date": "2024-03-01T12:00:00", "date_unixtime": "1709294400",
-            "from": "Case Sender", "from_id": "user99", "text": "bad or odd", **fields}
+    return export_entry(message_id, **{"from": "Case Sender", "from_id": "user99", "text": "bad or odd", **fields})
 
 
 def without(entry: dict[str, Any], *keys: str) -> dict[str, Any]:

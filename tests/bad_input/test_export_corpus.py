@@ -31,8 +31,9 @@ from tests.bad_input.cases import (
     secret_sha256,
     write_full_account_export,
 )
-from tests.conftest import fresh_database, topic_settings
-from tests.cli.test_cli import _env
+from tests.support.broker import topic_settings
+from tests.support.database import fresh_database
+from tests.support.env import settings_env as _env
 from tgpipe.ops.archive import ArchiveSummary, archive
 from tgpipe.cli import app
 from tgpipe.db import create_pool

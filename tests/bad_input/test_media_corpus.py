@@ -20,7 +20,8 @@ import pytest
 
 from schemas import encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaCase, MediaLayout
-from tests.conftest import fresh_database, topic_settings
+from tests.support.broker import topic_settings
+from tests.support.database import fresh_database
 from tests.support.factories import message_event
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.db import create_pool

@@ -19,7 +19,9 @@ from pathlib import Path
 from schemas import encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaLayout
 from tests.support.factories import message_event
-from tests.faults.harness import eventually, produce_with_librdkafka, service_process
+from tests.support.broker import produce_with_librdkafka
+from tests.support.processes import service_process
+from tests.support.waiting import eventually
 
 CHAT_BASE = 9500
 

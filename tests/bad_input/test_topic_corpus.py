@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.bad_input.cases import TOPIC_CASES, TopicCase, good_value
-from tests.conftest import fresh_database, topic_settings
+from tests.support.broker import topic_settings
+from tests.support.database import fresh_database
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.db import create_pool

@@ -17,16 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import database_url_for, fresh_database
+from tests.support.database import database_url_for, fresh_database
+from tests.support.env import settings_env
 from tgpipe.cli import app
-
-
-def _env(settings) -> dict[str, str]:
-    """The TGPIPE_* variables that reproduce ``settings`` (how a deployed service is configured)."""
-    env = {}
-    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
-        env[f"TGPIPE_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
-    return env
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def tiny_export(tmp_path):
 
 
 def test_archive_prints_summary_and_clean_verify(settings, tiny_export):
-    result = CliRunner().invoke(app, ["archive", "--export", str(tiny_export)], env=_env(settings))
+    result = CliRunner().invoke(app, ["archive", "--export", str(tiny_export)], env=settings_env(settings))
     assert result.exit_code == 0, result.output
     assert "verify: clean" in result.output
     assert "outside_export_root" in result.output  # media by status
@@ -56,7 +49,7 @@ def test_archive_prints_summary_and_clean_verify(settings, tiny_export):
 
 
 def test_verify_json_and_nonzero_exit_on_violation(settings, tiny_export):
-    env = _env(settings)
+    env = settings_env(settings)
     runner = CliRunner()
     assert runner.invoke(app, ["archive", "--export", str(tiny_export)], env=env).exit_code == 0
 
@@ -163,7 +156,7 @@ BAD_URLS = {
 async def test_contract_S3_bad_database_url_fails_at_once_in_one_line(settings, postgres_url, case, command,
                                                                       json_logs):
     make_url, expected = BAD_URLS[case]
-    env = {**_env(settings), "TGPIPE_DATABASE_URL": make_url(postgres_url),
+    env = {**settings_env(settings), "TGPIPE_DATABASE_URL": make_url(postgres_url),
            "TGPIPE_LOG_FORMAT": "json" if json_logs else "text"}
     # A URL that can never work is not waited for: start-up would wait for 10 minutes.
     run = await tgpipe({**env, "TGPIPE_STARTUP_TIMEOUT_S": "600"}, *command.split())
@@ -177,7 +170,7 @@ async def test_contract_S3_bad_database_url_fails_at_once_in_one_line(settings, 
                                                     ("collector gaps", False), ("status", True)])
 async def test_contract_S3_unmigrated_database_fails_at_once_in_one_line(settings, postgres_url, command, json_logs):
     async with fresh_database(postgres_url, None) as empty:
-        env = {**_env(settings), "TGPIPE_DATABASE_URL": empty, "TGPIPE_LOG_FORMAT": "json" if json_logs else "text"}
+        env = {**settings_env(settings), "TGPIPE_DATABASE_URL": empty, "TGPIPE_LOG_FORMAT": "json" if json_logs else "text"}
         run = await tgpipe(env, *command.split())
     assert run.code == 2, run.stderr
     assert run.failure_line(json_logs) == ("invalid configuration: not migrated: run tgpipe db upgrade "
@@ -189,7 +182,7 @@ async def test_contract_S3_broker_without_idempotent_producer_names_the_setting(
                                                                                 command):
     if not kafka.is_tansu:
         pytest.skip("Apache Kafka serves the idempotent producer; this is about a broker that does not (Tansu)")
-    env = {**_env(settings), "TGPIPE_KAFKA_ENABLE_IDEMPOTENCE": "true"}
+    env = {**settings_env(settings), "TGPIPE_KAFKA_ENABLE_IDEMPOTENCE": "true"}
     run = await tgpipe(env, *command.split(), *([str(tiny_export)] if command != "writer" else []))
     assert run.code == 2, run.stderr
     line = run.failure_line(json_logs=False)
@@ -201,7 +194,7 @@ async def test_contract_S3_broker_without_idempotent_producer_names_the_setting(
 
 async def test_contract_S3_database_not_answering_is_waited_for_a_bounded_time(settings):
     port = _free_port()  # nobody listens there: connections are refused, which a retry may fix
-    env = {**_env(settings), "TGPIPE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres",
+    env = {**settings_env(settings), "TGPIPE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/postgres",
            "TGPIPE_STARTUP_TIMEOUT_S": "2"}
     run = await tgpipe(env, "writer")
     assert run.code == 1, run.stderr
@@ -213,7 +206,7 @@ async def test_contract_S3_database_not_answering_is_waited_for_a_bounded_time(s
 
 @pytest.mark.parametrize("command", ["verify", "collector gaps"])
 async def test_a_command_whose_database_does_not_answer_fails_in_one_line(settings, command):
-    env = {**_env(settings), "TGPIPE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres"}
+    env = {**settings_env(settings), "TGPIPE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres"}
     run = await tgpipe(env, *command.split())
     assert run.code == 1, run.stderr
     assert run.failure_line(json_logs=False).startswith(
@@ -234,7 +227,7 @@ async def _answers(host: str, port: int) -> bool:
 async def test_metrics_server_binds_the_configured_host(settings, configured, other):
     """Default 127.0.0.1: reachable from this host only; TGPIPE_METRICS_HOST picks the address."""
     port = _free_port()
-    env = {**_env(settings), "TGPIPE_METRICS_PORT": str(port),
+    env = {**settings_env(settings), "TGPIPE_METRICS_PORT": str(port),
            # No broker: the writer waits for Kafka, its health server up meanwhile.
            "TGPIPE_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_free_port()}"}
     if configured:

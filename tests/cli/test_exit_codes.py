@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import fresh_database
+from tests.support.database import fresh_database
 from tgpipe.cli import app, status_codes
 
 

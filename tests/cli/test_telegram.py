@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tgpipe.telegram import session
 from tests.support.telegram import FakeTelegram, channel, post
-from tests.cli.test_cli import _env
+from tests.support.env import settings_env as _env
 from tgpipe.cli import app
 from tgpipe.errors import ConfigurationError
 from tgpipe.settings import Settings

@@ -16,6 +16,7 @@ import pytest
 
 from schemas.events import ChannelPayload
 from services.collector.export import ExportReader, ExportTimezoneError, flatten_text, map_entry, parse_peer
+from tests.support.factories import export_entry
 from tgpipe.errors import ExportEntryError, ExportError
 from tgpipe.paths import safe_resolve
 
@@ -46,9 +47,7 @@ def chat(messages: list[Any], **extra: Any) -> dict[str, Any]:
     return {"name": "Test chat", "type": "public_channel", "id": 42, "messages": messages, **extra}
 
 
-def msg(message_id: Any, **fields: Any) -> dict[str, Any]:
-    return {"id": message_id, "type": "message", "date": "2024-03-01T12:00:00",
-            "date_unixtime": "1709294400", "from": "Chan", "from_id": "channel42", "text": "", **fields}
+msg = export_entry
 
 
 def read(tmp_path: Path, data: Any, tz: ZoneInfo = UTC_ZONE) -> tuple[ExportReader, list]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from schemas import decode_event
 from services.collector.publish import publish_payloads
 from tests.support.factories import message_event
-from tests.faults.checker import drain
+from tests.support.records import drain
 from tgpipe.kafka.broker import make_broker
 from tgpipe.settings import Settings
 

@@ -12,9 +12,11 @@ import socket
 
 import pytest
 
-from tests.conftest import KafkaEndpoint, _testcontainers, topic_settings
+from tests.support.broker import KafkaEndpoint, container_module as _testcontainers, topic_settings
 from tests.faults.checker import Checker
-from tests.faults.harness import collector, eventually, persisted, publish, text_payloads
+from tests.faults.harness import publish, text_payloads
+from tests.support.broker import collector
+from tests.support.waiting import eventually, persisted
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 

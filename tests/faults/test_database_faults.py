@@ -15,16 +15,10 @@ import asyncpg
 import pytest
 
 from tests.support.factories import message_event
-from tests.faults.checker import peek
-from tests.faults.harness import (
-    TcpProxy,
-    committed_count,
-    committed_offsets,
-    eventually,
-    persisted,
-    publish,
-    text_payloads,
-)
+from tests.support.records import peek
+from tests.faults.harness import committed_count, committed_offsets, publish, text_payloads
+from tests.support.proxy import TcpProxy
+from tests.support.waiting import eventually, persisted
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 

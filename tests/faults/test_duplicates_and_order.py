@@ -9,7 +9,9 @@ from datetime import timedelta
 
 from schemas import MessageUpserted, encode_event
 from tests.support.factories import T0, message_event
-from tests.faults.harness import collector, eventually, keys_of, publish, run_until
+from tests.faults.harness import keys_of, publish, run_until
+from tests.support.broker import collector
+from tests.support.waiting import eventually
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.ops.verify import verify

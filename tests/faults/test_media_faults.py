@@ -16,8 +16,10 @@ import pytest
 from schemas import CommittedPayload, MediaRef, MessageCommitted, encode_event
 from services.media import fetch
 from tests.support.factories import message_event
-from tests.faults.checker import peek
-from tests.faults.harness import collector, committed_count, eventually, keys_of, publish, run_until
+from tests.support.records import peek
+from tests.faults.harness import committed_count, keys_of, publish, run_until
+from tests.support.broker import collector
+from tests.support.waiting import eventually
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.errors import MediaReadError
 from tgpipe.runtime.progress import ProgressTracker

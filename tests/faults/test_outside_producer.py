@@ -30,7 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import eventually, produce_with_librdkafka, service_process
+from tests.support.broker import produce_with_librdkafka
+from tests.support.processes import service_process
+from tests.support.waiting import eventually
 from tgpipe.db import create_pool
 from tgpipe.kafka.dead_letters import read_dead_letters
 from tgpipe.settings import Settings

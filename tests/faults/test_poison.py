@@ -12,7 +12,8 @@ import pytest
 from schemas import CommittedPayload, MessageCommitted, MessageUpserted, encode_event
 from tests.support.factories import message_event
 from tests.faults.checker import Checker
-from tests.faults.harness import collector, keys_of, run_until
+from tests.faults.harness import keys_of, run_until
+from tests.support.broker import collector
 
 pytestmark = pytest.mark.faults
 

@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.checker import peek
-from tests.faults.harness import (
-    WRITE_BATCH,
-    Fault,
-    committed_offsets,
-    eventually,
-    persisted,
-    publish,
-    service_process,
-    text_payloads,
-)
+from tests.support.records import peek
+from tests.faults.harness import committed_offsets, publish, text_payloads
+from tests.support.processes import WRITE_BATCH
+from tests.support.processes import Fault, service_process
+from tests.support.waiting import eventually, persisted
 from tests.runtime.test_observability import free_port, scrape, total, wait_status
 
 pytestmark = pytest.mark.faults

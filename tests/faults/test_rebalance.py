@@ -7,19 +7,9 @@ import signal
 
 import pytest
 
-from tests.faults.harness import (
-    OFFSET_COMMIT,
-    PUBLISH_COMMITTED,
-    Fault,
-    eventually,
-    keys_of,
-    paced_publish,
-    persisted,
-    publish,
-    run_until,
-    service_process,
-    text_payloads,
-)
+from tests.faults.harness import keys_of, paced_publish, publish, run_until, text_payloads
+from tests.support.processes import Fault, OFFSET_COMMIT, PUBLISH_COMMITTED, service_process
+from tests.support.waiting import eventually, persisted
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 

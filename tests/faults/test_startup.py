@@ -7,7 +7,10 @@ import signal
 
 import pytest
 
-from tests.faults.harness import TcpProxy, eventually, persisted, publish, service_process, text_payloads
+from tests.faults.harness import publish, text_payloads
+from tests.support.processes import service_process
+from tests.support.proxy import TcpProxy
+from tests.support.waiting import eventually, persisted
 
 pytestmark = pytest.mark.faults
 

@@ -12,19 +12,10 @@ import time
 
 import pytest
 
-from tests.faults.checker import Checker, peek
-from tests.faults.harness import (
-    OFFSET_COMMIT,
-    PUBLISH_COMMITTED,
-    SQL_EXECUTE,
-    UPSERT_MESSAGES,
-    Fault,
-    committed_count,
-    keys_of,
-    publish,
-    run_until,
-    service_process,
-)
+from tests.faults.checker import Checker
+from tests.support.records import peek
+from tests.faults.harness import committed_count, keys_of, publish, run_until
+from tests.support.processes import Fault, OFFSET_COMMIT, PUBLISH_COMMITTED, SQL_EXECUTE, UPSERT_MESSAGES, service_process
 
 pytestmark = pytest.mark.faults
 

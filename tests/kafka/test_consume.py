@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 
 from schemas import CommittedPayload, MediaRef, MessageCommitted, encode_event
 from tests.support.factories import message_event
-from tests.faults.checker import drain
+from tests.support.records import drain
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.kafka.dead_letters import read_dead_letters

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from schemas import encode_event
 from tests.support.factories import message_event
-from tests.faults.checker import peek
-from tests.cli.test_cli import _env
+from tests.support.records import peek
+from tests.support.env import settings_env as _env
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.cli import app

@@ -23,7 +23,7 @@ from services.media.telegram import TelegramPhotos
 from services.writer.app import committed_events
 from services.writer.persist import write_batch
 from tests.support.telegram import FakeTelegram, channel, photo, photo_bytes, post
-from tests.collector.telegram.test_collector import NEWS, OTHER, pipeline
+from tests.support.telegram_pipeline import NEWS, OTHER, pipeline
 from tgpipe.ops.verify import verify
 
 

@@ -9,13 +9,12 @@ import pytest
 
 from services.media.store import ContentStore
 from tests.support.factories import two_exports
+from tests.support.factories import EXPORTS
 from tgpipe.ops.archive import archive, expected_counts
 from tgpipe.ops.verify import table_digest, verify
 
 pytestmark = pytest.mark.e2e
 
-# hejazizo's README: `date` is the exporter's local time, UTC+1, with no zone in the file.
-EXPORTS = {"trantor-library-channel": "UTC", "hejazizo-anon-bot-chat": "Etc/GMT-1"}
 
 
 def _plain_text(text) -> str:

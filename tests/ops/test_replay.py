@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 
 from schemas import ChannelPayload, MessagePayload, MessageUpsertedPayload, SenderPayload
 from services.collector.publish import publish_payloads
-from tests.conftest import fresh_database, topic_settings
-from tests.ops.test_archive import EXPORTS
-from tests.cli.test_cli import _env
+from tests.support.broker import topic_settings
+from tests.support.database import fresh_database
+from tests.support.factories import EXPORTS
+from tests.support.env import settings_env as _env
 from tgpipe.ops.archive import archive, load_export
 from tgpipe.kafka.broker import make_broker
 from tgpipe.cli import app

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from schemas import MediaRef, DeletedPayload, MessageDeleted, encode_event
 from tests.support.factories import T0, message_event
-from tests.faults.harness import eventually
-from tests.cli.test_cli import _env
+from tests.support.waiting import eventually
+from tests.support.env import settings_env as _env
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.cli import app

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from schemas import MediaRef
 from services.writer.persist import write_batch
-from tests.conftest import database_url_for, fresh_database
+from tests.support.database import database_url_for, fresh_database
 from tests.support.factories import message_event
 from tgpipe.cli import app
 from tgpipe.db.migrations import upgrade

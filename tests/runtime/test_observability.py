@@ -21,7 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import MediaRef, encode_event
 from tests.support.factories import message_event
-from tests.faults.harness import TcpProxy, collector, eventually, persisted, service_process
+from tests.support.broker import collector
+from tests.support.processes import service_process
+from tests.support.proxy import TcpProxy
+from tests.support.waiting import eventually, persisted
 from tgpipe.settings import Settings
 
 READY_TIMEOUT_S = 60

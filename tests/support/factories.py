@@ -1,9 +1,10 @@
-"""Builders of hand-written events for tests (each value chosen by the test that calls them)."""
+"""Builders of hand-written events and export entries for tests (each value chosen by the test that calls them)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from pathlib import Path
 
 from schemas import (
@@ -16,6 +17,17 @@ from schemas import (
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+#: The real exports in ../shared/data the end-to-end tests archive, with the zone of their `date`
+#: (hejazizo's README: `date` is the exporter's local time, UTC+1, with no zone in the file).
+EXPORTS = {"trantor-library-channel": "UTC", "hejazizo-anon-bot-chat": "Etc/GMT-1"}
+
+
+def export_entry(message_id: Any, **fields: Any) -> dict[str, Any]:
+    """A 2023+-format Telegram Desktop export message entry (``result.json`` ``messages[]``) of
+    channel 42, dated 2024-03-01 12:00 UTC; ``fields`` override or add keys."""
+    return {"id": message_id, "type": "message", "date": "2024-03-01T12:00:00", "date_unixtime": "1709294400",
+            "from": "Chan", "from_id": "channel42", "text": "", **fields}
 
 
 def message_event(channel_id: int, message_id: int, *, text: str = "", edited_after_s: int | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas import decode_event
 from services.writer.app import committed_events, publish_all
 from tests.support.factories import message_event
-from tests.faults.checker import drain
+from tests.support.records import drain
 from tgpipe.kafka.broker import make_broker
 
 

@@ -5,72 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
 import pytest
-from faststream.kafka import KafkaBroker
 from telethon.errors import FloodWaitError
 from telethon.tl import types
 
 from services.collector.telegram.collector import TelegramCollector, TelegramDisconnected, find_gaps
 from tgpipe.telegram.flood import FloodBudget
 from tests.support.telegram import T0, FakeTelegram, channel, photo, post, service
-from tgpipe.runtime.inprocess import running_services
-from tgpipe.runtime.progress import ProgressTracker
-from tgpipe.settings import Settings
-from tgpipe.ops.verify import verify
-
-NEWS, CHAT, OTHER = 100, 200, 300
-
-
-@dataclass
-class Pipeline:
-    """The writer and media service running in this process, and a collector-side broker."""
-
-    settings: Settings
-    db: asyncpg.Pool
-    fake: FakeTelegram
-    broker: KafkaBroker
-    tracker: ProgressTracker
-
-    def collector(self, **kwargs) -> TelegramCollector:
-        return TelegramCollector(self.fake, self.broker, self.settings, self.db,
-                                 on_published=self.tracker.on_published, **kwargs)
-
-    async def backfill(self, refs: list[str], **kwargs):
-        """Run the collector without following, then wait until the writer and media caught up."""
-        collector = self.collector(flood=kwargs.pop("flood", None))
-        results = await collector.run(refs, follow=False, **kwargs)
-        await self.settle()
-        return results
-
-    async def settle(self) -> None:
-        await self.tracker.wait_until(lambda: self.tracker.done, stall_timeout=30)
-
-    async def eventually(self, sql: str, expected: object, *args: object) -> None:
-        """Poll ``sql`` until it returns ``expected`` (deletions have no progress hook)."""
-        deadline = time.monotonic() + 20
-        while (value := await self.db.fetchval(sql, *args)) != expected:
-            assert time.monotonic() < deadline, f"{sql!r} is still {value!r}, expected {expected!r}"
-            await asyncio.sleep(0.05)
-
-    async def assert_clean(self) -> None:
-        async with self.db.acquire() as conn:
-            report = await verify(conn)
-        assert report.ok, report.checks
-
-
-@asynccontextmanager
-async def pipeline(settings: Settings, db: asyncpg.Pool, fake: FakeTelegram, **overrides) -> AsyncIterator[Pipeline]:
-    settings = settings.model_copy(update={"telegram_resolve_interval_s": 0.0, **overrides})
-    tracker = ProgressTracker()
-    async with running_services(settings, tracker, telegram=fake) as broker:
-        yield Pipeline(settings, db, fake, broker, tracker)
-
+from tests.support.telegram_pipeline import CHAT, NEWS, OTHER, pipeline
 
 def posts(channel_id: int, ids: range, **kwargs) -> list[types.Message]:
     return [post(channel_id, i, f"post {i}", **kwargs) for i in ids]
