@@ -2,10 +2,11 @@
 
 Log calls about one event pass its identity as ``extra=event_fields(event)`` (``event_id``,
 ``channel_id``, ``telegram_message_id`` or ``telegram_message_ids``), about one record
-``extra=record_fields(record)`` (``topic``, ``partition``, ``offset`` and, as far as the value can
-be read, ``channel_id`` and ``telegram_message_id``); the JSON format puts those fields at the top
-level of the object. ``message_id`` is FastStream's own message id, in FastStream's lines (the
-Telegram id is never called that).
+``extra=record_fields(record)`` (:func:`tgpipe.kafka.dead_letters.record_fields`: ``topic``,
+``partition``, ``offset`` and, as far as the value can be read, ``channel_id`` and
+``telegram_message_id``); the JSON format puts those fields at the top level of the object.
+``message_id`` is FastStream's own message id, in FastStream's lines (the Telegram id is never
+called that).
 """
 
 from __future__ import annotations
@@ -32,29 +33,6 @@ def event_fields(event: Any) -> dict[str, object]:
     if (message_ids := getattr(message, "message_ids", None)) is not None:
         fields["telegram_message_ids"] = list(message_ids)
     return fields
-
-
-def record_fields(record: Any) -> dict[str, object]:
-    """``extra`` for a log line about one consumer record, readable or not."""
-    from tgpipe.kafka.dead_letters import describe_value
-
-    fields: dict[str, object] = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-    try:
-        words = describe_value(record.value or b"").split()  # "chat C message M" or "-"
-    except Exception:  # noqa: BLE001 - a log line must never fail the dead-lettering it reports
-        words = []
-    if len(words) >= 4 and words[0] == "chat":
-        fields["channel_id"] = _int(words[1])
-        if words[2] == "message":
-            fields["telegram_message_id"] = _int(words[3])
-    return fields
-
-
-def _int(text: str) -> object:
-    try:
-        return int(text)
-    except ValueError:
-        return text
 
 
 class JsonFormatter(logging.Formatter):

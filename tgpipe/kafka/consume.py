@@ -38,9 +38,9 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from schemas import decode_event
 from tgpipe.kafka.broker import JSON_CONTENT_TYPE, consumer_options, keep_raw
-from tgpipe.kafka.dead_letters import DEAD_LETTER_HEADERS, REPLAYED_FROM
+from tgpipe.kafka.dead_letters import DEAD_LETTER_HEADERS, REPLAYED_FROM, record_fields
 from tgpipe.errors import EventError, EventSchemaError, UndecodableEventError, is_record_error, is_transient
-from tgpipe.logs import event_fields, record_fields
+from tgpipe.logs import event_fields
 from tgpipe.metrics import BATCH_RECORDS, DEAD_LETTERS, PROGRESS
 from tgpipe.settings import Settings
 from tgpipe.stall import STALLS

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -130,6 +131,27 @@ def describe_value(value: bytes) -> str:
     if message is not None:
         return f"chat {chat} message {message}"
     return f"chat {chat} messages {messages}" if messages is not None else "-"
+
+
+def record_fields(record: Any) -> dict[str, object]:
+    """``extra`` for a log line about one consumer record, readable or not."""
+    fields: dict[str, object] = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+    try:
+        words = describe_value(record.value or b"").split()  # "chat C message M" or "-"
+    except Exception:  # noqa: BLE001 - a log line must never fail the dead-lettering it reports
+        words = []
+    if len(words) >= 4 and words[0] == "chat":
+        fields["channel_id"] = _int(words[1])
+        if words[2] == "message":
+            fields["telegram_message_id"] = _int(words[3])
+    return fields
+
+
+def _int(text: str) -> object:
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def render_value(value: bytes) -> str:
