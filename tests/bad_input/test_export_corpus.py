@@ -62,11 +62,11 @@ async def test_file_case(case: FileCase, settings, db, tmp_path):
     export.mkdir()
     case.write(export)
     if case.error is None:
-        summary = await archive(settings, export, show_progress=False)
+        summary = await archive(settings, export)
         assert summary.published == 1 and summary.problems == []
         return
     with pytest.raises(ExportError) as info:
-        await archive(settings, export, show_progress=False)
+        await archive(settings, export)
     assert re.search(case.error, str(info.value)), str(info.value)[:500]
     async with db.acquire() as conn:  # nothing was written (nor published: archive read the file first)
         assert await conn.fetchval("SELECT count(*) FROM messages") == 0
@@ -81,7 +81,7 @@ async def test_a_message_the_database_refuses_is_reported_by_archive_not_waited_
     export.mkdir()
     (export / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 9, "messages": [
         msg(1, text="fine"), msg(2, text="refused"), msg(3, text="fine")]}))
-    summary = await archive(settings, export, show_progress=False, stall_timeout=30)
+    summary = await archive(settings, export, stall_timeout=30)
     (problem,) = summary.problems
     assert problem.startswith("message 2 in chat 9: dead-lettered, not archived (CheckViolationError: ")
     assert "house_rule" in problem
@@ -127,7 +127,7 @@ async def corpus(postgres_url, template_database, kafka, tmp_path_factory) -> Co
         settings = settings.model_copy(update={"export_timezone": "UTC"})  # some cases give only local dates
         _opened = []
         try:
-            summary = await archive(settings, layout.root, show_progress=False)
+            summary = await archive(settings, layout.root)
         finally:
             opened, _opened = _opened, None
         pool = await create_pool(url)

@@ -26,7 +26,7 @@ async def test_archive_reads_its_own_export_and_allows_nothing_else(settings, db
 
     monkeypatch.setattr(inprocess, "register_media", spying_register)
     settings = settings.model_copy(update={"media_export_roots": ()})  # nothing allowed by configuration
-    await archive_module.archive(settings, export, show_progress=False)
+    await archive_module.archive(settings, export)
     assert allowed_by_media == [(export.resolve(),)]
     async with db.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM media") == "stored"

@@ -34,7 +34,7 @@ async def test_archive_real_export(settings, db, shared_data, name):
     raw = json.loads((export / "result.json").read_text(encoding="utf-8"))
     chat_id = raw["id"]
 
-    summary = await archive(settings, export, show_progress=False)
+    summary = await archive(settings, export)
     assert summary.published == len(raw["messages"])
 
     async with db.acquire() as conn:
@@ -57,7 +57,7 @@ async def test_archive_real_export(settings, db, shared_data, name):
         assert report.ok, report.as_dict()
         first = await table_digest(conn)
 
-    await archive(settings, export, show_progress=False)
+    await archive(settings, export)
     async with db.acquire() as conn:
         assert await table_digest(conn) == first
 
@@ -66,10 +66,10 @@ async def test_re_archiving_an_older_export_finishes_and_changes_nothing(setting
     """The older export's versions all lose (contract O1): no committed event is published for
     them, and ``archive`` must still see every message through instead of stalling."""
     newer, older = two_exports(tmp_path)
-    await archive(settings, newer, show_progress=False)
+    await archive(settings, newer)
     async with db.acquire() as conn:
         first = await table_digest(conn)
-    summary = await archive(settings, older, show_progress=False, stall_timeout=20)
+    summary = await archive(settings, older, stall_timeout=20)
     assert summary.published == 1
     async with db.acquire() as conn:
         assert await table_digest(conn) == first

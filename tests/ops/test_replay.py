@@ -58,7 +58,7 @@ def _stored_files(root: Path) -> set[str]:
 async def test_contract_R1_replay_into_an_empty_database_gives_the_archive_then_changes_nothing(
         settings, shared_data, postgres_url, tmp_path, name):
     settings = settings.model_copy(update={"export_timezone": EXPORTS[name]})
-    summary = await archive(settings, shared_data / name, show_progress=False)
+    summary = await archive(settings, shared_data / name)
     original = await _digest(settings.database_url)
     assert original["messages"]["rows"] == summary.published
 

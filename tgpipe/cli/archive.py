@@ -13,7 +13,7 @@ import typer
 from tgpipe.cli import status_codes
 from tgpipe.cli.base import CommandTyper
 from tgpipe.cli.options import ExportPath, JsonOpt, ObservedAtOpt, TimezoneOpt, load_settings, read_export
-from tgpipe.cli.render import render_digest, render_report, render_summary
+from tgpipe.cli.render import archive_progress, render_digest, render_report, render_summary
 
 app = CommandTyper()
 
@@ -34,7 +34,8 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None, observed_at: Obser
     logging.basicConfig(level=logging.WARNING)
     with embedded_settings(load_settings(export_timezone=timezone, export_observed_at=observed_at)) as settings:
         asyncio.run(check_idempotent_producer(settings))
-        summary = asyncio.run(run_archive(settings, export))
+        with archive_progress() as on_progress:
+            summary = asyncio.run(run_archive(settings, export, on_progress=on_progress))
         chats = [channel_id for channel_id, _, _ in summary.chats]
         check = asyncio.run(check_archive(settings.database_url, summary.expected, chats=chats))
     render_summary(summary, check.media_by_status)

@@ -5,10 +5,12 @@ The console is the one the whole CLI writes to (:data:`console`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:  # the jobs import the services; a command imports them when it runs
@@ -16,6 +18,21 @@ if TYPE_CHECKING:  # the jobs import the services; a command imports them when i
     from tgpipe.ops.verify import IntegrityReport
 
 console = Console()
+
+
+@contextmanager
+def archive_progress() -> Iterator[Callable[[int, int, int, int], None]]:
+    """Progress bars of ``tgpipe archive`` (published, committed, media), gone once the run ends;
+    yields the job's ``on_progress(total, published, committed, processed)``."""
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        stages = [progress.add_task(name, total=None) for name in ("published", "committed", "media")]
+
+        def update(total: int, *done: int) -> None:
+            for task, completed in zip(stages, done, strict=True):
+                progress.update(task, total=total, completed=completed)
+
+        yield update
 
 
 def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> None:

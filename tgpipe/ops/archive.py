@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
-
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from schemas import MessageUpsertedPayload
 from services.collector.export import ExportReader
@@ -91,8 +90,13 @@ def expected_counts(path: Path, settings: Settings) -> ExportCounts:
     return load_export(path, settings).expected
 
 
+#: ``on_progress(total, published, committed, processed)``: message counts of the export and of
+#: each stage so far (the CLI draws them as progress bars).
+ProgressCallback = Callable[[int, int, int, int], None]
+
+
 async def archive(settings: Settings, export: Path, *, stall_timeout: float = 120.0,
-                  show_progress: bool = True) -> ArchiveSummary:
+                  on_progress: ProgressCallback | None = None) -> ArchiveSummary:
     """Archive one Telegram Desktop export through the pipeline into the configured database.
 
     Args:
@@ -101,6 +105,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         export: the export folder (or its ``result.json``); the media service run here reads
             files of this export only (its ``media_export_roots`` is just this folder).
         stall_timeout: seconds without progress before giving up.
+        on_progress: called after every published, committed and processed message.
 
     Raises:
         ExportError: the export cannot be read.
@@ -115,29 +120,25 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     await asyncio.to_thread(upgrade, database_url)
     await ensure_topics(settings)
 
-    columns = (TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=not show_progress, transient=True) as progress:
-        stages = [(progress.add_task(name, total=len(payloads)), name) for name in ("published", "committed", "media")]
+    def refresh() -> None:
+        if on_progress:  # a superseded message is decided: committed and processed as far as progress goes
+            on_progress(len(payloads), len(tracker.published), len(tracker.committed | tracker.superseded),
+                        len(tracker.processed | tracker.superseded))
 
-        def refresh() -> None:
-            decided = (tracker.committed | tracker.superseded, tracker.processed | tracker.superseded)
-            for task, keys in zip(stages, (tracker.published, *decided), strict=True):
-                progress.update(task[0], completed=len(keys))
-
-        tracker = ProgressTracker(on_change=refresh)
-        refused: list[str] = []
-        async with running_services(settings, tracker) as collector:
-            # A message a service dead-letters ends the wait too, and is reported (never a stall).
-            watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
-            try:
-                published = await publish_payloads(collector, settings, payloads,
-                                                   source=f"export:{reader.export_root}",
-                                                   on_acked=tracker.on_published,
-                                                   on_refused=lambda _event, reason: refused.append(reason))
-                await tracker.wait_until(lambda: tracker.done, stall_timeout)
-            finally:
-                watcher.cancel()
-                await asyncio.gather(watcher, return_exceptions=True)
+    tracker = ProgressTracker(on_change=refresh)
+    refused: list[str] = []
+    async with running_services(settings, tracker) as collector:
+        # A message a service dead-letters ends the wait too, and is reported (never a stall).
+        watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
+        try:
+            published = await publish_payloads(collector, settings, payloads,
+                                               source=f"export:{reader.export_root}",
+                                               on_acked=tracker.on_published,
+                                               on_refused=lambda _event, reason: refused.append(reason))
+            await tracker.wait_until(lambda: tracker.done, stall_timeout)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
     return ArchiveSummary(
         export=reader.export_root,
