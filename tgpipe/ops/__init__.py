@@ -1,1 +1,1 @@
-"""Operator jobs (archive, replay, verify, status, AsyncAPI): they return results, the CLI prints."""
+"""Operator jobs (archive, replay, verify, status, gaps, AsyncAPI): they return results, the CLI prints them."""

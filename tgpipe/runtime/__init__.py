@@ -1,1 +1,2 @@
-"""Running the services: service app, in-process runner, progress, embedded servers, health and readiness."""
+"""Running the services: service app with its health server (``service``, ``health``), the writer and
+media service in this process (``inprocess``), progress, embedded servers."""
