@@ -29,11 +29,9 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None, observed_at: Obser
     from tgpipe.ops.archive import archive as run_archive
     from tgpipe.ops.verify import check_archive
     from tgpipe.runtime.embedded import embedded_settings
-    from tgpipe.runtime.service import check_idempotent_producer
 
     logging.basicConfig(level=logging.WARNING)
     with embedded_settings(load_settings(export_timezone=timezone, export_observed_at=observed_at)) as settings:
-        asyncio.run(check_idempotent_producer(settings))
         with archive_progress() as on_progress:
             summary = asyncio.run(run_archive(settings, export, on_progress=on_progress))
         chats = [channel_id for channel_id, _, _ in summary.chats]

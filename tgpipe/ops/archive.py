@@ -24,6 +24,7 @@ from tgpipe.kafka.dead_letters import watch_dead_letters
 from tgpipe.db.migrations import upgrade
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.runtime.service import check_idempotent_producer
 from tgpipe.settings import Settings
 from tgpipe.ops.verify import ExportCounts
 
@@ -108,7 +109,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         on_progress: called after every published, committed and processed message.
 
     Raises:
-        ExportError: the export cannot be read.
+        ExportError: the export cannot be read (checked first: nothing is connected to before).
+        ConfigurationError: the broker refuses the idempotent producer while it is configured.
         PipelineStalled: the services stopped making progress.
     """
     started = time.monotonic()
@@ -119,6 +121,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     database_url, _ = settings.require_external()
     await asyncio.to_thread(upgrade, database_url)
     await ensure_topics(settings)
+    await check_idempotent_producer(settings)
 
     def refresh() -> None:
         if on_progress:  # a superseded message is decided: committed and processed as far as progress goes
