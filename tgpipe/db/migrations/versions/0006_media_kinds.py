@@ -22,6 +22,7 @@ Create Date: 2026-12-02
 
 from alembic import op
 
+# Alembic's revision header: the same shape in every revision (deliberate; `duplicates` pairs them).
 revision = "0006_kinds"
 down_revision = "0005_order"
 branch_labels = None
@@ -29,22 +30,17 @@ depends_on = None
 
 _KINDS = "'photo', 'video_file', 'video_message', 'animation', 'voice_message', 'audio_file', 'sticker', 'document'"
 
-UPGRADE = f"""
-UPDATE messages SET media_kind = 'document' WHERE media_kind NOT IN ({_KINDS});
-UPDATE media md SET kind = 'document'
-WHERE md.kind NOT IN ({_KINDS}) AND NOT EXISTS (
+# A media row whose kind is unknown, and whose message has no other row it would collide with.
+_RENAMEABLE = f"""md.kind NOT IN ({_KINDS}) AND NOT EXISTS (
     SELECT 1 FROM media o WHERE (o.channel_id, o.message_id) = (md.channel_id, md.message_id)
-                            AND o.kind <> md.kind AND (o.kind = 'document' OR o.kind NOT IN ({_KINDS})));
-ALTER TABLE messages ADD CONSTRAINT messages_media_kind_check CHECK (media_kind IN ({_KINDS}));
-ALTER TABLE media ADD CONSTRAINT media_kind_check CHECK (kind IN ({_KINDS}))
-"""
+                            AND o.kind <> md.kind AND (o.kind = 'document' OR o.kind NOT IN ({_KINDS})))"""
 
 
 def upgrade() -> None:
-    # asyncpg runs one statement per call; the DDL has no ';' followed by a newline inside literals.
-    for statement in UPGRADE.split(";\n"):
-        if statement.strip():
-            op.execute(statement)
+    op.execute(f"UPDATE messages SET media_kind = 'document' WHERE media_kind NOT IN ({_KINDS})")
+    op.execute(f"UPDATE media md SET kind = 'document' WHERE {_RENAMEABLE}")
+    op.execute(f"ALTER TABLE messages ADD CONSTRAINT messages_media_kind_check CHECK (media_kind IN ({_KINDS}))")
+    op.execute(f"ALTER TABLE media ADD CONSTRAINT media_kind_check CHECK (kind IN ({_KINDS}))")
 
 
 def downgrade() -> None:
