@@ -270,8 +270,9 @@ def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path,
 
     Raises:
         ExportEntryError: not an object, ``id`` missing or not an int, no usable date, a field
-            of the wrong shape (text, peer id, media path, ``media_type``, numbers), or a ``photo`` and a ``file``
-            of the same kind (``media_type: "photo"``: one media item per kind and message).
+            of the wrong shape (text, peer id, media path, ``media_type``, numbers), or a ``photo``
+            and a ``file`` of the same kind (``media_type: "photo"``: one media item per kind and
+            message).
         ExportTimezoneError: a zone-less local time and ``tz`` is ``None``.
     """
     return _map(entry, channel, export_root.resolve(), tz, observed_at).payload
