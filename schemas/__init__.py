@@ -1,4 +1,5 @@
-"""Event contracts shared by every tgpipe service; see :mod:`schemas.events`."""
+"""Event contracts shared by every tgpipe service (:mod:`schemas.events`) and the words they use
+(:mod:`schemas.vocabulary`)."""
 
 from schemas.events import (
     SCHEMA_VERSION,
@@ -17,9 +18,11 @@ from schemas.events import (
     encode_event,
     text_length_problem,
 )
+from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
 
 __all__ = [
-    "SCHEMA_VERSION", "TELEGRAM_MAX_TEXT_CHARS", "ChannelPayload", "CommittedPayload", "DeletedPayload",
-    "MediaRef", "MessageCommitted", "MessageDeleted", "MessagePayload", "MessageUpserted",
-    "MessageUpsertedPayload", "SenderPayload", "decode_event", "encode_event", "text_length_problem",
+    "SCHEMA_VERSION", "TELEGRAM_MAX_TEXT_CHARS", "ChannelPayload", "ChatType", "CommittedPayload",
+    "DeletedPayload", "MediaKind", "MediaRef", "MediaStatus", "MessageCommitted", "MessageDeleted",
+    "MessageKind", "MessagePayload", "MessageUpserted", "MessageUpsertedPayload", "PeerType",
+    "SenderPayload", "decode_event", "encode_event", "text_length_problem",
 ]

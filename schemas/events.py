@@ -32,14 +32,11 @@ from pydantic import (
 )
 
 from schemas.errors import EventSchemaError, UndecodableEventError
+from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
 
 SCHEMA_VERSION = 1
-ChatType = Literal[
-    "channel", "public_channel", "private_channel", "group", "private_group", "public_supergroup",
-    "private_supergroup", "supergroup", "personal_chat", "bot_chat", "saved_messages", "unknown",
-]
-PeerType = Literal["user", "channel", "chat"]
-MediaStatusHint = Literal["not_included", "outside_export_root"]
+#: The statuses a media reference can carry from the collector (nothing to read).
+MediaStatusHint = Literal[MediaStatus.NOT_INCLUDED, MediaStatus.OUTSIDE_EXPORT_ROOT]
 # The database's column ranges (ids and sizes bigint, width/height integer): a value beyond them
 # fails the schema (dead letter, or a reported export entry), never a database transaction.
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
@@ -86,7 +83,7 @@ class MediaRef(_Model):
     photo size; the media service re-fetches the message for a fresh file reference.
     """
 
-    kind: str = Field(description="photo, video_file, animation, voice_message, sticker, document…")
+    kind: MediaKind
     source: Literal["export", "telegram"] = "export"
     export_root: str | None = None
     path: str | None = None
@@ -107,7 +104,7 @@ class MessagePayload(_Model):
 
     channel_id: Int64
     message_id: Int64
-    kind: Literal["message", "service"]
+    kind: MessageKind
     date: AwareDatetime
     edit_date: AwareDatetime | None = None
     sender: SenderPayload | None = None
@@ -120,7 +117,7 @@ class MessagePayload(_Model):
     action: str | None = None
     reactions: list[dict[str, Any]] | None = None
     grouped_id: Int64 | None = None
-    media_kind: str | None = None
+    media_kind: MediaKind | None = None
     raw: dict[str, Any]
 
     @field_validator("text")
@@ -145,7 +142,7 @@ def _distinct_kinds(media: list[MediaRef]) -> list[MediaRef]:
     message_id, kind)``): a list naming a kind twice is refused, never half-stored."""
     kinds = [ref.kind for ref in media]
     if twice := sorted({kind for kind in kinds if kinds.count(kind) > 1}):
-        raise ValueError(f"media kind {', '.join(map(repr, twice))} listed more than once "
+        raise ValueError(f"media kind {', '.join(repr(str(kind)) for kind in twice)} listed more than once "
                          "(a message has one media item per kind)")
     return media
 

@@ -7,7 +7,7 @@ pydantic's error naming the variable, never later in a handler.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -16,16 +16,15 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import TELEGRAM_MAX_TEXT_CHARS
-
-MediaKind = Literal["photo", "video_file", "animation", "voice_message", "audio_file", "sticker", "document"]
+from schemas.vocabulary import MediaKind
 
 #: Default size caps of export media files, per kind (bytes). Telegram sends photos of at most
 #: 10 MB (its limit for an uploaded photo; Telegram Desktop exports the photo as Telegram
 #: recompressed it, usually far less), so 10 MiB for ``photo``; any other file may be up to 2 GB,
 #: or 4 GB with Telegram Premium, so 4 GiB for the other kinds (they are read only when
 #: ``media_download_kinds`` includes them). Nothing larger can be a Telegram file.
-MEDIA_MAX_BYTES_DEFAULT: dict[str, int] = {
-    kind: 10 * 1024**2 if kind == "photo" else 4 * 1024**3 for kind in get_args(MediaKind)}
+MEDIA_MAX_BYTES_DEFAULT: dict[MediaKind, int] = {
+    kind: 10 * 1024**2 if kind == MediaKind.PHOTO else 4 * 1024**3 for kind in MediaKind}
 
 
 class Settings(BaseSettings):
@@ -97,7 +96,7 @@ class Settings(BaseSettings):
     kafka_group_instance_id: str | None = Field(
         default=None, description="Static group membership: a stable id per replica (unique within the group).")
 
-    media_download_kinds: frozenset[MediaKind] = frozenset({"photo"})
+    media_download_kinds: frozenset[MediaKind] = frozenset({MediaKind.PHOTO})
     media_export_roots: tuple[Path, ...] = Field(
         default=(), description="Media service: the only directories whose exports it reads (JSON list); an "
                                 "event naming an export elsewhere gets `export_root_not_allowed`, nothing opened. "

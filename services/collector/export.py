@@ -32,25 +32,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from schemas.events import (
-    ChannelPayload,
-    ChatType,
-    MediaRef,
-    MessagePayload,
-    MessageUpsertedPayload,
-    SenderPayload,
-)
+from schemas.events import ChannelPayload, MediaRef, MessagePayload, MessageUpsertedPayload, SenderPayload
+from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
 from services.collector.scrub import scrub, scrub_fields
 from tgpipe.errors import ExportEntryError, ExportError, UnsafePathError
 from tgpipe.paths import safe_resolve
 
-_CHAT_TYPES = frozenset(get_args(ChatType))
-_PEER_ID = re.compile(r"(user|channel|chat)(\d+)")
+_CHAT_TYPES = {chat_type.value: chat_type for chat_type in ChatType}
+_MEDIA_KINDS = {kind.value: kind for kind in MediaKind}
+_PEER_ID = re.compile(f"({'|'.join(PeerType)})(\\d+)")
 # Telegram Desktop writes "(File not included. …)", "(File exceeds maximum size. …)" or
 # "(File unavailable, please try again later)" instead of a path; real paths start with a folder.
 _PLACEHOLDER_PREFIX = "(File "
@@ -105,7 +100,7 @@ def flatten_text(text: object) -> tuple[str, list[dict[str, Any]]]:
     return "".join(parts), entities
 
 
-def parse_peer(value: object) -> tuple[str, int]:
+def parse_peer(value: object) -> tuple[PeerType, int]:
     """Parse an export ``from_id``/``actor_id`` into ``(peer_type, peer_id)``.
 
     ``"user123"`` → ``("user", 123)``, ``"channel123"`` → ``("channel", 123)``, ``"chat123"`` →
@@ -115,15 +110,15 @@ def parse_peer(value: object) -> tuple[str, int]:
         ValueError: any other value.
     """
     if isinstance(value, int) and not isinstance(value, bool):
-        return "user", value
+        return PeerType.USER, value
     if isinstance(value, str) and (match := _PEER_ID.fullmatch(value)):
-        return match[1], int(match[2])
+        return PeerType(match[1]), int(match[2])
     raise ValueError(f"unrecognised peer id {value!r}")
 
 
 def _sender(entry: dict[str, Any]) -> SenderPayload | None:
     """``from_id``/``from`` of a message or ``actor_id``/``actor`` of a service message."""
-    id_key, name_key = ("actor_id", "actor") if entry.get("type") == "service" else ("from_id", "from")
+    id_key, name_key = ("actor_id", "actor") if entry.get("type") == MessageKind.SERVICE else ("from_id", "from")
     if entry.get(id_key) is None:
         return None
     peer_type, peer_id = parse_peer(entry[id_key])
@@ -161,34 +156,47 @@ def _when(entry: dict[str, Any], unix_key: str, local_key: str, tz: ZoneInfo | N
         raise ValueError(f"{key} {value!r} is not a usable date: {exc}") from None
 
 
+def _file_kind(media_type: object) -> MediaKind:
+    """The kind of an export ``file`` from its ``media_type``: one of :class:`MediaKind`, else
+    ``document`` (Telegram Desktop leaves ``media_type`` out for a plain file; a value this build
+    does not know is archived as a document too, and stays in ``raw``).
+
+    Raises:
+        ValueError: ``media_type`` is neither a string nor absent.
+    """
+    if media_type is not None and not isinstance(media_type, str):
+        raise ValueError(f"media_type {media_type!r} is not a string")
+    return _MEDIA_KINDS.get(media_type or "", MediaKind.DOCUMENT)
+
+
 def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], list[tuple[str, str]]]:
     """Media refs of the ``photo`` (first) and ``file`` fields, and the refused paths.
 
     Photo: ``photo``, ``photo_file_size``, ``width``, ``height``. File: ``file``, ``media_type``
-    (kind, default ``"document"``), ``mime_type``, ``file_size``, ``width``, ``height``.
+    (kind, see :func:`_file_kind`), ``mime_type``, ``file_size``, ``width``, ``height``.
     """
     refs: list[MediaRef] = []
     unsafe: list[tuple[str, str]] = []
-    for field, kind, size_key in (("photo", "photo", "photo_file_size"),
-                                  ("file", entry.get("media_type") or "document", "file_size")):
+    for field, size_key in (("photo", "photo_file_size"), ("file", "file_size")):
         value = entry.get(field)
         if value is None:
             continue
         if not isinstance(value, str):
             raise ValueError(f"{field} {value!r} is not a string")
+        kind = MediaKind.PHOTO if field == "photo" else _file_kind(entry.get("media_type"))
         common: dict[str, Any] = {
             "kind": kind, "export_root": str(export_root), "file_size": entry.get(size_key),
             "width": entry.get("width"), "height": entry.get("height"),
             "mime_type": entry.get("mime_type") if field == "file" else None,
         }
         if value.startswith(_PLACEHOLDER_PREFIX):
-            refs.append(MediaRef(**common, unavailable="not_included"))
+            refs.append(MediaRef(**common, unavailable=MediaStatus.NOT_INCLUDED))
             continue
         try:
             safe_resolve(export_root, value)
         except UnsafePathError as exc:
             unsafe.append((value, str(exc)))
-            refs.append(MediaRef(**common, path=value, unavailable="outside_export_root"))
+            refs.append(MediaRef(**common, path=value, unavailable=MediaStatus.OUTSIDE_EXPORT_ROOT))
         else:
             refs.append(MediaRef(**common, path=value))
     return refs, unsafe
@@ -224,7 +232,7 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
         reply_peer = entry.get("reply_to_peer_id")
         message = MessagePayload(
             channel_id=channel.channel_id, message_id=message_id,
-            kind="service" if entry.get("type") == "service" else "message",
+            kind=MessageKind.SERVICE if entry.get("type") == MessageKind.SERVICE else MessageKind.MESSAGE,
             date=date, edit_date=edit_date, sender=_sender(entry), text=text, entities=entities,
             reply_to_message_id=entry.get("reply_to_message_id"),
             reply_to_peer=None if reply_peer is None else str(reply_peer),
@@ -262,8 +270,9 @@ def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path,
 
     Raises:
         ExportEntryError: not an object, ``id`` missing or not an int, no usable date, a field
-            of the wrong shape (text, peer id, media path, numbers), or a ``photo`` and a ``file``
-            of the same kind (``media_type: "photo"``: one media item per kind and message).
+            of the wrong shape (text, peer id, media path, ``media_type``, numbers), or a ``photo``
+            and a ``file`` of the same kind (``media_type: "photo"``: one media item per kind and
+            message).
         ExportTimezoneError: a zone-less local time and ``tz`` is ``None``.
     """
     return _map(entry, channel, export_root.resolve(), tz, observed_at).payload
@@ -308,7 +317,7 @@ def _chat(raw: object, where: str, repaired: list[ExportError]) -> tuple[Channel
     if replaced:
         repaired.append(ExportError(f"chat {chat_id}: {replaced} character(s) of its name replaced by U+FFFD "
                                     "(NUL or lone surrogates: PostgreSQL/UTF-8 cannot hold them); chat kept"))
-    chat_type = kind if kind in _CHAT_TYPES else "unknown"
+    chat_type = _CHAT_TYPES.get(kind, ChatType.UNKNOWN) if isinstance(kind, str) else ChatType.UNKNOWN
     return ChannelPayload(channel_id=chat_id, type=chat_type, title=name), messages
 
 

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from schemas import MediaRef
+from schemas.vocabulary import MediaKind, MediaStatus
 from services.media.sniff import describe_non_image, image_format
 from services.media.store import Blob, ContentStore
 from tgpipe.errors import MediaReadError, UnsafePathError
@@ -57,7 +58,7 @@ class MediaRefused(Exception):
     Never leaves the media service: :func:`services.media.fetch.media_row` records it.
     """
 
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: MediaStatus, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
 
@@ -73,7 +74,7 @@ def checked_export_root(ref: MediaRef, settings: Settings) -> Path:
         reason = (f"export root {ref.export_root!r} is not under an allowed root (TGPIPE_MEDIA_EXPORT_ROOTS)"
                   if settings.media_export_roots else
                   "export media are not read: no allowed export root (TGPIPE_MEDIA_EXPORT_ROOTS is empty)")
-        raise MediaRefused("export_root_not_allowed", reason)
+        raise MediaRefused(MediaStatus.EXPORT_ROOT_NOT_ALLOWED, reason)
     return root
 
 
@@ -89,19 +90,19 @@ def store_export_file(ref: MediaRef, root: Path, store: ContentStore, settings: 
     try:
         path = safe_resolve(root, ref.path or "")
     except UnsafePathError as exc:
-        raise MediaRefused("outside_export_root", str(exc)) from None
+        raise MediaRefused(MediaStatus.OUTSIDE_EXPORT_ROOT, str(exc)) from None
     if any(path.is_relative_to(mount) for mount in _PSEUDO_MOUNTS):
-        raise MediaRefused("not_regular_file", _PSEUDO_REASON.format(ref.path))
+        raise MediaRefused(MediaStatus.NOT_REGULAR_FILE, _PSEUDO_REASON.format(ref.path))
     fd = _open_regular(path, ref.path)
     if fd is None:
         return None
     try:
         cap = settings.media_max_bytes[ref.kind]
         if os.fstat(fd).st_size > cap:
-            raise MediaRefused("too_large", _too_large(ref, cap))
+            raise MediaRefused(MediaStatus.TOO_LARGE, _too_large(ref, cap))
         first = _read(fd, ref.path)
-        if ref.kind == "photo" and image_format(first) is None:
-            raise MediaRefused("not_image", describe_non_image(first))
+        if ref.kind == MediaKind.PHOTO and image_format(first) is None:
+            raise MediaRefused(MediaStatus.NOT_IMAGE, describe_non_image(first))
         return store.put_stream(_chunks(fd, first, cap, ref))
     finally:
         os.close(fd)
@@ -126,14 +127,14 @@ def _open_regular(path: Path, shown: str | None) -> int | None:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the last component became a symlink since it was resolved
-            raise MediaRefused("not_regular_file",
+            raise MediaRefused(MediaStatus.NOT_REGULAR_FILE,
                                f"{shown!r} changed into a symlink while being opened") from None
         raise MediaReadError(f"cannot read {shown!r}: {exc}") from exc
     try:
         opened = os.fstat(fd)
         _require_regular(opened, shown)
         if (opened.st_dev, opened.st_ino) != (before.st_dev, before.st_ino):
-            raise MediaRefused("outside_export_root", f"{shown!r} was replaced while being opened; not read")
+            raise MediaRefused(MediaStatus.OUTSIDE_EXPORT_ROOT, f"{shown!r} was replaced while being opened; not read")
     except BaseException:
         os.close(fd)
         raise
@@ -143,9 +144,9 @@ def _open_regular(path: Path, shown: str | None) -> int | None:
 def _require_regular(st: os.stat_result, shown: str | None) -> None:
     if not stat.S_ISREG(st.st_mode):
         kind = next((name for test, name in _FILE_TYPES if test(st.st_mode)), "of another type")
-        raise MediaRefused("not_regular_file", f"{shown!r} is {kind}, not a regular file; not read")
+        raise MediaRefused(MediaStatus.NOT_REGULAR_FILE, f"{shown!r} is {kind}, not a regular file; not read")
     if st.st_dev in _pseudo_filesystems():
-        raise MediaRefused("not_regular_file", _PSEUDO_REASON.format(shown))
+        raise MediaRefused(MediaStatus.NOT_REGULAR_FILE, _PSEUDO_REASON.format(shown))
 
 
 @functools.cache
@@ -173,6 +174,6 @@ def _chunks(fd: int, first: bytes, cap: int, ref: MediaRef) -> Iterator[bytes]:
     while chunk:
         total += len(chunk)
         if total > cap:
-            raise MediaRefused("too_large", _too_large(ref, cap))
+            raise MediaRefused(MediaStatus.TOO_LARGE, _too_large(ref, cap))
         yield chunk
         chunk = _read(fd, ref.path)

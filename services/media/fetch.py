@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 
 from schemas import MediaRef, MessageCommitted
+from schemas.vocabulary import MediaStatus
 from services.media.export_file import MediaRefused, checked_export_root, store_export_file
 from services.media.persist import MediaRow
 from services.media.store import ContentStore
@@ -47,13 +48,13 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
     try:
         root = checked_export_root(ref, settings)  # before all else: an event naming /etc is flagged
         if ref.kind not in settings.media_download_kinds:
-            return MediaRow(status="skipped", size_bytes=ref.file_size, **base)
+            return MediaRow(status=MediaStatus.SKIPPED, size_bytes=ref.file_size, **base)
         blob = store_export_file(ref, root, store, settings)
     except MediaRefused as exc:
         return MediaRow(status=exc.status, error=exc.reason, **base)
     if blob is None:
-        return MediaRow(status="missing", size_bytes=ref.file_size, **base)
-    return MediaRow(status="stored", sha256=blob.sha256, size_bytes=blob.size, **base)
+        return MediaRow(status=MediaStatus.MISSING, size_bytes=ref.file_size, **base)
+    return MediaRow(status=MediaStatus.STORED, sha256=blob.sha256, size_bytes=blob.size, **base)
 
 
 def _row_base(channel_id: int, message_id: int, ref: MediaRef) -> dict[str, object]:
@@ -90,8 +91,8 @@ def fetch_rows(events: Iterable[MessageCommitted], store: ContentStore, settings
         if not unreadable:
             break
     for i, error in unreadable.items():
-        rows[i] = MediaRow(status="failed", error=str(error), attempts=attempts, **_row_base(*items[i]))
-    if refused := sum(row.status == "export_root_not_allowed" for row in rows.values()):
+        rows[i] = MediaRow(status=MediaStatus.FAILED, error=str(error), attempts=attempts, **_row_base(*items[i]))
+    if refused := sum(row.status == MediaStatus.EXPORT_ROOT_NOT_ALLOWED for row in rows.values()):
         log.warning("%d export media item(s) refused, nothing opened: their export root is not under "
                     "TGPIPE_MEDIA_EXPORT_ROOTS (%s)", refused,
                     ", ".join(map(str, settings.media_export_roots)) or "empty: no export is read")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from schemas import MediaRef, MessageCommitted
+from schemas.vocabulary import MediaKind, MediaStatus
 from tgpipe.errors import UnknownMessageError
 
 _CURRENT = """
@@ -41,7 +42,7 @@ FROM media md
 JOIN unnest($1::bigint[], $2::bigint[]) AS u (channel_id, message_id) USING (channel_id, message_id)
 """
 
-Item = tuple[int, int, str]  # (channel_id, message_id, kind)
+Item = tuple[int, int, MediaKind]  # (channel_id, message_id, kind)
 
 
 @dataclass
@@ -59,8 +60,8 @@ class MediaPlan:
     """
 
     fetch: list[MessageCommitted] = field(default_factory=list)
-    relink: list[tuple[int, int, str, str | None]] = field(default_factory=list)
-    supersede: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+    relink: list[tuple[int, int, MediaKind, str | None]] = field(default_factory=list)
+    supersede: list[tuple[int, int, MediaKind, str | None]] = field(default_factory=list)
     versions: dict[tuple[int, int], str | None] = field(default_factory=dict)
 
 
@@ -103,13 +104,13 @@ async def plan_media(conn: asyncpg.Connection, events: Sequence[MessageCommitted
         todo = []
         for ref in event.payload.media:
             row = existing.get(ref.kind)
-            if row is not None and row["status"] == "stored" and _same_file(row, ref):
+            if row is not None and row["status"] == MediaStatus.STORED and _same_file(row, ref):
                 plan.relink.append((*key, ref.kind, version))
             else:
                 todo.append(ref)
         kinds = {ref.kind for ref in event.payload.media}
         plan.supersede += [(*key, kind, version) for kind, row in existing.items()
-                           if kind not in kinds and row["status"] != "superseded"]
+                           if kind not in kinds and row["status"] != MediaStatus.SUPERSEDED]
         if todo:
             payload = event.payload.model_copy(update={"media": todo})
             plan.fetch.append(event.model_copy(update={"payload": payload}))

@@ -11,17 +11,18 @@ from dataclasses import astuple, dataclass, fields
 
 import asyncpg
 
+from schemas.vocabulary import MediaKind, MediaStatus
+
 
 @dataclass(frozen=True, slots=True)
 class MediaRow:
-    """One row of ``media``; ``status`` is stored, missing, not_included, export_root_not_allowed,
-    outside_export_root, not_regular_file, too_large, skipped, not_image, no_telegram_client, failed or
-    superseded; ``version_sha256`` the message version (``messages.version_sha256``) the row belongs to."""
+    """One row of ``media`` (statuses: :class:`~schemas.vocabulary.MediaStatus`); ``version_sha256``
+    the message version (``messages.version_sha256``) the row belongs to."""
 
     channel_id: int
     message_id: int
-    kind: str
-    status: str
+    kind: MediaKind
+    status: MediaStatus
     sha256: str | None = None
     size_bytes: int | None = None
     mime_type: str | None = None
@@ -51,10 +52,10 @@ FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_TYPES, start=1))}) 
 {_CURRENT}
 ON CONFLICT (channel_id, message_id, kind) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _OUTCOME)}, version_sha256 = EXCLUDED.version_sha256,
-    attempts = CASE WHEN {_SAME_FILE} AND media.status <> 'superseded' THEN media.attempts + EXCLUDED.attempts
-                    ELSE EXCLUDED.attempts END,
+    attempts = CASE WHEN {_SAME_FILE} AND media.status <> '{MediaStatus.SUPERSEDED}'
+                    THEN media.attempts + EXCLUDED.attempts ELSE EXCLUDED.attempts END,
     updated_at = now()
-WHERE (media.status <> 'stored' OR NOT {_SAME_FILE})
+WHERE (media.status <> '{MediaStatus.STORED}' OR NOT {_SAME_FILE})
   AND ({", ".join(f"media.{c}" for c in _OUTCOME)}, media.version_sha256)
       IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in _OUTCOME)}, EXCLUDED.version_sha256)
 """
@@ -64,14 +65,15 @@ UPDATE media md SET version_sha256 = u.version_sha256, updated_at = now()
 FROM (SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])
           AS u (channel_id, message_id, kind, version_sha256) {_CURRENT}) AS u
 WHERE (md.channel_id, md.message_id, md.kind) = (u.channel_id, u.message_id, u.kind)
-  AND md.status = 'stored' AND md.version_sha256 IS DISTINCT FROM u.version_sha256
+  AND md.status = '{MediaStatus.STORED}' AND md.version_sha256 IS DISTINCT FROM u.version_sha256
 """
 # An item the current version no longer has: superseded (sha256 kept, still linked to its version).
 _SUPERSEDE = f"""
-UPDATE media md SET status = 'superseded', updated_at = now()
+UPDATE media md SET status = '{MediaStatus.SUPERSEDED}', updated_at = now()
 FROM (SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])
           AS u (channel_id, message_id, kind, version_sha256) {_CURRENT}) AS u
-WHERE (md.channel_id, md.message_id, md.kind) = (u.channel_id, u.message_id, u.kind) AND md.status <> 'superseded'
+WHERE (md.channel_id, md.message_id, md.kind) = (u.channel_id, u.message_id, u.kind)
+  AND md.status <> '{MediaStatus.SUPERSEDED}'
 """
 
 
@@ -80,8 +82,8 @@ def _columns(rows) -> list[list[object]]:
 
 
 async def upsert_media(conn: asyncpg.Connection, rows: Sequence[MediaRow],
-                       relink: Sequence[tuple[int, int, str, str | None]] = (),
-                       supersede: Sequence[tuple[int, int, str, str | None]] = ()) -> None:
+                       relink: Sequence[tuple[int, int, MediaKind, str | None]] = (),
+                       supersede: Sequence[tuple[int, int, MediaKind, str | None]] = ()) -> None:
     """Write a batch's media outcome in one transaction (see :class:`services.media.pending.MediaPlan`).
 
     ``rows``: a stored row is final for its file (a later attempt never downgrades it); another

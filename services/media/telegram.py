@@ -39,6 +39,7 @@ from telethon.errors import (
 from telethon.tl import types
 
 from schemas import MediaRef, MessageCommitted
+from schemas.vocabulary import MediaKind, MediaStatus
 from tgpipe.telegram.client import TelegramClient
 from tgpipe.telegram.flood import FloodBudget, FloodWaitTooLong
 from tgpipe.telegram.photos import largest_photo_size
@@ -53,9 +54,9 @@ log = logging.getLogger(__name__)
 TRANSIENT = (ServerError, RpcCallFailError, OSError, TimeoutError)
 NO_CLIENT = ("no Telegram session is configured for the media service "
              "(set TGPIPE_TELEGRAM_SESSION or run `tgpipe login`); replay to download later")
-_KNOWN_PHOTO = """
+_KNOWN_PHOTO = f"""
 SELECT sha256, size_bytes, width, height FROM media
-WHERE telegram_photo_id = $1 AND status = 'stored' ORDER BY channel_id, message_id LIMIT 1"""
+WHERE telegram_photo_id = $1 AND status = '{MediaStatus.STORED}' ORDER BY channel_id, message_id LIMIT 1"""
 
 
 class TelegramPhotos:
@@ -92,19 +93,19 @@ class TelegramPhotos:
 
     async def _row(self, channel_id: int, message_id: int, ref: MediaRef, stored_photos: dict[int, MediaRow]
                    ) -> MediaRow:
-        row = MediaRow(channel_id=channel_id, message_id=message_id, kind=ref.kind, status="skipped",
+        row = MediaRow(channel_id=channel_id, message_id=message_id, kind=ref.kind, status=MediaStatus.SKIPPED,
                        size_bytes=ref.file_size, mime_type=ref.mime_type, width=ref.width, height=ref.height,
                        telegram_photo_id=ref.photo_id, attempts=0)
         if ref.kind not in self.settings.media_download_kinds:
             return row
-        if ref.kind != "photo":
+        if ref.kind != MediaKind.PHOTO:
             return dataclasses.replace(row, error="only photos are downloaded from Telegram")
         if self.client is None:
-            return dataclasses.replace(row, status="no_telegram_client", error=NO_CLIENT)
+            return dataclasses.replace(row, status=MediaStatus.NO_TELEGRAM_CLIENT, error=NO_CLIENT)
         if ref.photo_id is not None and (known := await self._known_photo(ref.photo_id, stored_photos)):
             return dataclasses.replace(known, channel_id=channel_id, message_id=message_id, attempts=0)
         row = await self._download(self.client, row)
-        if row.status == "stored" and row.telegram_photo_id is not None:
+        if row.status == MediaStatus.STORED and row.telegram_photo_id is not None:
             stored_photos[row.telegram_photo_id] = row
         return row
 
@@ -115,9 +116,9 @@ class TelegramPhotos:
             found = await conn.fetchrow(_KNOWN_PHOTO, photo_id)
         if found is None or not self.store.path_for(found["sha256"]).exists():
             return None
-        return MediaRow(channel_id=0, message_id=0, kind="photo", status="stored", sha256=found["sha256"],
-                        size_bytes=found["size_bytes"], mime_type="image/jpeg", width=found["width"],
-                        height=found["height"], telegram_photo_id=photo_id)
+        return MediaRow(channel_id=0, message_id=0, kind=MediaKind.PHOTO, status=MediaStatus.STORED,
+                        sha256=found["sha256"], size_bytes=found["size_bytes"], mime_type="image/jpeg",
+                        width=found["width"], height=found["height"], telegram_photo_id=photo_id)
 
     def _peer_directory(self, client: TelegramClient) -> PeerDirectory:
         if self._peers is None:
@@ -130,7 +131,7 @@ class TelegramPhotos:
         try:
             peer = await self._peer_directory(client).for_channel(row.channel_id)
         except (FloodWaitTooLong, RPCError, ValueError) as exc:
-            return dataclasses.replace(row, status="failed", error=f"cannot resolve the channel: {exc}")
+            return dataclasses.replace(row, status=MediaStatus.FAILED, error=f"cannot resolve the channel: {exc}")
         message, size, error = None, None, None
         for attempt in range(1, self.settings.telegram_media_max_attempts + 1):
             row = dataclasses.replace(row, attempts=attempt)
@@ -140,16 +141,18 @@ class TelegramPhotos:
                     media = getattr(message, "media", None)
                     photo = media.photo if isinstance(media, types.MessageMediaPhoto) else None
                     if not isinstance(message, types.Message):
-                        return dataclasses.replace(row, status="missing", error="the message is no longer on Telegram")
+                        return dataclasses.replace(row, status=MediaStatus.MISSING,
+                                                   error="the message is no longer on Telegram")
                     if (size := largest_photo_size(photo)) is None:
-                        return dataclasses.replace(row, status="missing", error="the message has no photo any more")
+                        return dataclasses.replace(row, status=MediaStatus.MISSING,
+                                                   error="the message has no photo any more")
                     row = dataclasses.replace(row, telegram_photo_id=photo.id, width=size.w, height=size.h)
                 assert size is not None
                 data = await client.download_photo(message, size.type)
                 if not data:
-                    return dataclasses.replace(row, status="missing", error="Telegram returned no bytes")
+                    return dataclasses.replace(row, status=MediaStatus.MISSING, error="Telegram returned no bytes")
                 digest = await asyncio.to_thread(self.store.put, data)
-                return dataclasses.replace(row, status="stored", sha256=digest, size_bytes=len(data),
+                return dataclasses.replace(row, status=MediaStatus.STORED, sha256=digest, size_bytes=len(data),
                                            mime_type="image/jpeg", error=None)
             except FileReferenceExpiredError as exc:
                 error, message = exc, None
@@ -159,13 +162,13 @@ class TelegramPhotos:
                 try:
                     await self.flood.wait(exc.seconds, what)
                 except FloodWaitTooLong as too_long:
-                    return dataclasses.replace(row, status="failed", error=str(too_long))
+                    return dataclasses.replace(row, status=MediaStatus.FAILED, error=str(too_long))
             except TRANSIENT as exc:
                 error = exc
                 delay = min(self.backoff_initial_s * 2 ** (attempt - 1), self.backoff_max_s)
                 log.warning("%s: %s (attempt %d), retrying in %.1f s", what, exc, attempt, delay)
                 await asyncio.sleep(delay * random.uniform(1.0, 1.25))
             except (RPCError, ValueError) as exc:
-                return dataclasses.replace(row, status="failed", error=f"{type(exc).__name__}: {exc}")
-        return dataclasses.replace(row, status="failed",
+                return dataclasses.replace(row, status=MediaStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return dataclasses.replace(row, status=MediaStatus.FAILED,
                                    error=f"gave up after {row.attempts} attempts: {type(error).__name__}: {error}")

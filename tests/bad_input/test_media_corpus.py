@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import encode_event
+from schemas import MediaKind, encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaCase, MediaLayout
 from tests.support.broker import topic_settings
 from tests.support.database import fresh_database
@@ -63,7 +63,7 @@ async def media_run(postgres_url, template_database, kafka, tmp_path_factory) ->
                 topic_settings(url, kafka, base) as base_settings:
             settings = base_settings.model_copy(update={
                 "media_export_roots": (layout.allowed.resolve(),),
-                "media_download_kinds": frozenset({"photo", "document"})})
+                "media_download_kinds": frozenset({MediaKind.PHOTO, MediaKind.DOCUMENT})})
             events = []
             for i, case in enumerate(MEDIA_CASES):
                 chat = CHAT_BASE + i

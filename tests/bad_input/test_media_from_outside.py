@@ -16,7 +16,7 @@ import hashlib
 from pathlib import Path
 
 
-from schemas import encode_event
+from schemas import MediaKind, encode_event
 from tests.bad_input.media_cases import MARKERS, MEDIA_CASES, MediaLayout
 from tests.support.factories import message_event
 from tests.support.broker import produce_with_librdkafka
@@ -31,7 +31,7 @@ async def test_contract_M5_records_from_another_producer_leave_no_trace_in_the_d
     layout = MediaLayout.create(tmp_path / "corpus")
     settings = settings.model_copy(update={
         "media_export_roots": (layout.allowed.resolve(),),
-        "media_download_kinds": frozenset({"photo", "document"}),
+        "media_download_kinds": frozenset({MediaKind.PHOTO, MediaKind.DOCUMENT}),
         "log_format": "json", "log_level": "DEBUG"})
     records = []
     for i, case in enumerate(MEDIA_CASES):

@@ -279,6 +279,30 @@ def test_placeholder_media_is_not_included(tmp_path: Path) -> None:
     assert reader.unsafe_paths == []
 
 
+def test_every_media_type_telegram_desktop_writes_is_its_own_kind_and_an_unknown_one_a_document(
+        tmp_path: Path) -> None:
+    written = ["sticker", "video_message", "voice_message", "animation", "video_file", "audio_file"]
+    entries = [msg(i, file=f"files/{i}", media_type=media_type)
+               for i, media_type in enumerate([*written, None, "hologram"], start=1)]
+    reader, payloads = read(tmp_path, chat(entries))
+    assert [p.media[0].kind for p in payloads] == [*written, "document", "document"]
+    assert [p.message.media_kind for p in payloads] == [*written, "document", "document"]
+    assert payloads[-1].message.raw["media_type"] == "hologram"  # what the export said stays in raw
+    assert reader.problems == []
+
+
+def test_a_media_type_that_is_not_a_string_is_a_bad_entry(tmp_path: Path) -> None:
+    reader, payloads = read(tmp_path, chat([msg(1, file="files/a", media_type=["photo"]), msg(2)]))
+    assert [p.message.message_id for p in payloads] == [2]
+    assert [(e.message_id, "media_type ['photo'] is not a string" in str(e)) for e in reader.problems] == [
+        (1, True)]
+
+
+def test_a_chat_type_that_is_not_a_string_is_unknown(tmp_path: Path) -> None:
+    reader, _ = read(tmp_path, {"name": "A", "type": ["channel"], "id": 5, "messages": [msg(1)]})
+    assert reader.chats == [ChannelPayload(channel_id=5, type="unknown", title="A")]
+
+
 def test_photo_comes_before_file(tmp_path: Path) -> None:
     _, payloads = read(tmp_path, chat([msg(1, file="files/a.bin", photo="photos/b.jpg")]))
     assert [r.kind for r in payloads[0].media] == ["photo", "document"]

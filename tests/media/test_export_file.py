@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.vocabulary import MediaKind
 from services.media import export_file
 from tests.media.support import JPEG, Export, opened_files, rows_for
 from tgpipe.metrics import REGISTRY, observe_media
@@ -265,3 +266,16 @@ def test_the_allowed_roots_are_resolved_and_never_the_whole_host(tmp_path, monke
     monkeypatch.delenv("TGPIPE_MEDIA_EXPORT_ROOTS")
     assert Settings().media_max_bytes == {**MEDIA_MAX_BYTES_DEFAULT, "document": 1000}
     assert (MEDIA_MAX_BYTES_DEFAULT["photo"], MEDIA_MAX_BYTES_DEFAULT["video_file"]) == (10 << 20, 4 << 30)
+
+
+@pytest.mark.parametrize("kind", list(MediaKind))
+def test_every_media_kind_may_be_downloaded_under_its_own_cap(export, monkeypatch, kind):
+    """``video_message`` included: Telegram Desktop exports round videos under that ``media_type``."""
+    (export.root / "small.bin").write_bytes(JPEG)
+    (export.root / "big.bin").write_bytes(JPEG + b"x" * 100)
+    monkeypatch.setenv("TGPIPE_MEDIA_DOWNLOAD_KINDS", json.dumps([kind]))
+    monkeypatch.setenv("TGPIPE_MEDIA_MAX_BYTES", json.dumps({kind: len(JPEG) + 50}))
+    settings = Settings(media_root=export.store_dir, media_export_roots=(export.allowed,))
+    rows = rows_for([export.ref("small.bin", kind), export.ref("big.bin", kind)], settings)
+    assert [(row.kind, row.status, row.size_bytes) for row in rows] == [
+        (kind, "stored", len(JPEG)), (kind, "too_large", None)]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from schemas.vocabulary import MediaKind, MediaStatus
 from tgpipe.db import connection
 
 # Columns whose values legitimately differ between two archives of the same data: when a row was
@@ -64,13 +65,13 @@ _CHECKS = {
     "messages_without_sender": """
         SELECT count(*) FROM messages g WHERE g.sender_id IS NOT NULL AND NOT EXISTS
             (SELECT 1 FROM senders s WHERE s.peer_type = g.sender_type AND s.peer_id = g.sender_id)""",
-    "photo_messages_without_media_row": """
-        SELECT count(*) FROM messages g WHERE g.media_kind = 'photo' AND NOT EXISTS
+    "photo_messages_without_media_row": f"""
+        SELECT count(*) FROM messages g WHERE g.media_kind = '{MediaKind.PHOTO}' AND NOT EXISTS
             (SELECT 1 FROM media m WHERE m.channel_id = g.channel_id AND m.message_id = g.message_id
-                                     AND m.kind = 'photo' AND m.status <> 'superseded')""",
-    "media_not_of_current_version": """
+                                     AND m.kind = '{MediaKind.PHOTO}' AND m.status <> '{MediaStatus.SUPERSEDED}')""",
+    "media_not_of_current_version": f"""
         SELECT count(*) FROM media m JOIN messages g USING (channel_id, message_id)
-        WHERE m.status <> 'superseded' AND m.version_sha256 IS DISTINCT FROM g.version_sha256""",
+        WHERE m.status <> '{MediaStatus.SUPERSEDED}' AND m.version_sha256 IS DISTINCT FROM g.version_sha256""",
     "messages_without_current_version": """
         SELECT count(*) FROM messages g WHERE NOT EXISTS
             (SELECT 1 FROM message_versions v WHERE v.channel_id = g.channel_id AND v.message_id = g.message_id
@@ -119,8 +120,8 @@ async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None)
                                                    channel_id),
                 "photos_export": expected.photos[channel_id],
                 "photos_db": await conn.fetchval(
-                    "SELECT count(*) FROM media WHERE channel_id = $1 AND kind = 'photo' "
-                    "AND status <> 'superseded'", channel_id),
+                    f"SELECT count(*) FROM media WHERE channel_id = $1 AND kind = '{MediaKind.PHOTO}' "
+                    f"AND status <> '{MediaStatus.SUPERSEDED}'", channel_id),
             })
     return IntegrityReport(checks=checks, export=rows)
 

@@ -25,7 +25,7 @@ from telethon import events, utils
 from telethon.tl import types
 from telethon.tl.tlobject import TLObject
 
-from schemas.events import ChatType
+from schemas.vocabulary import ChatType
 from tgpipe.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class ChannelPeer:
     access_hash: int
     username: str | None = None
     title: str | None = None
-    type: ChatType = "channel"
+    type: ChatType = ChatType.CHANNEL
 
     @property
     def label(self) -> str:
@@ -108,9 +108,9 @@ def channel_peer(entity: object) -> ChannelPeer:
         raise ValueError(f"not an accessible channel or supergroup ({kind}); only channels are collected")
     username = entity.username or next((u.username for u in entity.usernames or [] if u.active), None)
     if entity.megagroup:
-        chat_type: ChatType = "public_supergroup" if username else "private_supergroup"
+        chat_type = ChatType.PUBLIC_SUPERGROUP if username else ChatType.PRIVATE_SUPERGROUP
     else:
-        chat_type = "public_channel" if username else "private_channel"
+        chat_type = ChatType.PUBLIC_CHANNEL if username else ChatType.PRIVATE_CHANNEL
     return ChannelPeer(entity.id, entity.access_hash, username, entity.title, chat_type)
 
 

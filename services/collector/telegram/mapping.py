@@ -27,6 +27,7 @@ from schemas.events import (
     MessageUpsertedPayload,
     SenderPayload,
 )
+from schemas.vocabulary import MediaKind, MessageKind, PeerType
 from tgpipe.telegram.client import ChannelPeer, TelegramMessage
 from tgpipe.telegram.photos import largest_photo_size, photo_size_bytes
 
@@ -66,13 +67,13 @@ def _sender(message: TelegramMessage, channel: ChannelPayload) -> SenderPayload:
     entity = getattr(message, "sender", None)  # set by Telethon when the response carried it
     name = (utils.get_display_name(entity) or None) if entity is not None else None
     if isinstance(peer, types.PeerUser):
-        return SenderPayload(peer_type="user", peer_id=peer.user_id, name=name)
+        return SenderPayload(peer_type=PeerType.USER, peer_id=peer.user_id, name=name)
     if isinstance(peer, types.PeerChat):
-        return SenderPayload(peer_type="chat", peer_id=peer.chat_id, name=name)
+        return SenderPayload(peer_type=PeerType.CHAT, peer_id=peer.chat_id, name=name)
     if isinstance(peer, types.PeerChannel) and peer.channel_id != channel.channel_id:
-        return SenderPayload(peer_type="channel", peer_id=peer.channel_id, name=name)
+        return SenderPayload(peer_type=PeerType.CHANNEL, peer_id=peer.channel_id, name=name)
     # A channel post (no from_id) or an anonymous admin: the channel itself.
-    return SenderPayload(peer_type="channel", peer_id=channel.channel_id, name=channel.title)
+    return SenderPayload(peer_type=PeerType.CHANNEL, peer_id=channel.channel_id, name=channel.title)
 
 
 def _reactions(reactions: types.MessageReactions | None) -> list[dict[str, Any]] | None:
@@ -94,21 +95,21 @@ def _reactions(reactions: types.MessageReactions | None) -> list[dict[str, Any]]
 
 
 _DOCUMENT_KINDS = (
-    (types.DocumentAttributeSticker, "sticker"),
-    (types.DocumentAttributeAnimated, "animation"),
-    (types.DocumentAttributeVideo, "video_file"),
+    (types.DocumentAttributeSticker, MediaKind.STICKER),
+    (types.DocumentAttributeAnimated, MediaKind.ANIMATION),
+    (types.DocumentAttributeVideo, MediaKind.VIDEO_FILE),
 )
 
 
-def _document_kind(document: types.Document) -> str:
+def _document_kind(document: types.Document) -> MediaKind:
     attributes = document.attributes or []
     for attribute_type, kind in _DOCUMENT_KINDS:
         if any(isinstance(a, attribute_type) for a in attributes):
             return kind
     audio = next((a for a in attributes if isinstance(a, types.DocumentAttributeAudio)), None)
     if audio is not None:
-        return "voice_message" if audio.voice else "audio_file"
-    return "document"
+        return MediaKind.VOICE_MESSAGE if audio.voice else MediaKind.AUDIO_FILE
+    return MediaKind.DOCUMENT
 
 
 def media_refs(message: TelegramMessage) -> list[MediaRef]:
@@ -123,7 +124,7 @@ def media_refs(message: TelegramMessage) -> list[MediaRef]:
         photo = media.photo
         size = largest_photo_size(photo)
         return [MediaRef(
-            kind="photo", source="telegram", mime_type="image/jpeg",
+            kind=MediaKind.PHOTO, source="telegram", mime_type="image/jpeg",
             photo_id=photo.id if isinstance(photo, types.Photo) else None,
             width=size.w if size else None, height=size.h if size else None,
             file_size=photo_size_bytes(size) if size else None,
@@ -161,7 +162,7 @@ def message_payload(message: TelegramMessage, channel: ChannelPayload,
         message=MessagePayload(
             channel_id=channel.channel_id,
             message_id=message.id,
-            kind="service" if service else "message",
+            kind=MessageKind.SERVICE if service else MessageKind.MESSAGE,
             date=message.date,
             edit_date=getattr(message, "edit_date", None),
             sender=_sender(message, channel),
