@@ -16,6 +16,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the jobs import the services; a command imports them when it runs
     from tgpipe.ops.archive import ArchiveSummary
+    from tgpipe.ops.gaps import Gaps
     from tgpipe.ops.status import Status
     from tgpipe.ops.verify import Digest, IntegrityReport
 
@@ -130,13 +131,13 @@ def render_collection(results: Iterable[Any]) -> None:
     console.print(table)
 
 
-def render_gaps(reports: Iterable[Any], *, refetched: bool) -> None:
-    """Print ``tgpipe collector gaps`` (``GapReport`` s; with the re-fetch columns when ``refetched``)."""
-    table = Table("channel id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if refetched else ()),
+def render_gaps(found: Gaps) -> None:
+    """Print ``tgpipe collector gaps`` (with the re-fetch columns when the ids were re-fetched)."""
+    table = Table("chat id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if found.refetched else ()),
                   title="Gaps")
-    for report in reports:
+    for report in found.chats:
         ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in report.gaps[:20])
         ranges += " …" if len(report.gaps) > 20 else ""
-        extra = (str(report.recovered), str(len(report.absent))) if refetched else ()
-        table.add_row(str(report.channel_id), str(report.missing), ranges, *extra)
+        extra = (str(report.recovered), str(len(report.absent))) if found.refetched else ()
+        table.add_row(str(report.chat_id), str(report.missing), ranges, *extra)
     console.print(table)
