@@ -184,9 +184,10 @@ async def _delete_topic(settings: Settings, topic: str) -> None:
         await admin.delete_topics([topic])
 
 
-async def replay(settings: Settings, *, start: str | int | Offsets = "earliest", until: Offsets | None = None,
-                 idle_s: float = 10.0, writers: int = 1, start_timeout: float = 120.0,
-                 stall_timeout: float = 120.0, telegram: TelegramClient | None = None) -> ReplaySummary:
+async def replay_topic(settings: Settings, *, start: str | int | Offsets = "earliest",
+                       until: Offsets | None = None, idle_s: float = 10.0, writers: int = 1,
+                       start_timeout: float = 120.0, stall_timeout: float = 120.0,
+                       telegram: TelegramClient | None = None) -> ReplaySummary:
     """Replay the messages topic into ``settings.database_url`` (see the module docstring).
 
     Args:
