@@ -17,7 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tgpipe.cli import status_codes
 from tgpipe.cli.base import CommandFailed, CommandTyper
-from tgpipe.cli.options import (ChannelOpt, JsonOpt, ObservedAtOpt, TimezoneOpt, load_settings, read_export,
+from tgpipe.cli.options import (ChannelOpt, ChatOpt, JsonOpt, ObservedAtOpt, TimezoneOpt, load_settings, read_export,
                                 telegram_client)
 from tgpipe.cli.render import console, render_collection, render_gaps
 from tgpipe.errors import ConfigurationError
@@ -134,7 +134,7 @@ async def _collect(settings: Settings, client, refs: list[str], **options):
 
 @app.command("gaps")
 def collector_gaps(
-    channel: ChannelOpt = None,
+    chat: ChatOpt = None,
     refetch: Annotated[bool, typer.Option(
         "--refetch", help="fetch the missing ids from Telegram and publish what it still has")] = False,
     as_json: JsonOpt = False,
@@ -152,7 +152,7 @@ def collector_gaps(
     client = telegram_client(settings) if refetch else None
     if refetch:
         settings.require_external()
-    found = asyncio.run(gaps(settings, client, list(channel or settings.telegram_channels)))
+    found = asyncio.run(gaps(settings, client, list(chat or settings.telegram_channels)))
     if as_json:
         print(found.to_json())
         return

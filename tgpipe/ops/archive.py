@@ -152,7 +152,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         local_time_fallbacks=reader.local_time_fallbacks,
         timezone=settings.export_timezone,
         problems=[str(p) for p in reader.problems + reader.repaired] + [
-            f"message {u.message_id} in chat {u.channel_id}: media path {u.path!r} refused: {u.reason}"
+            f"message {u.message_id} in chat {u.chat_id}: media path {u.path!r} refused: {u.reason}"
             for u in reader.unsafe_paths] + refused + [
             f"message {m} in chat {c}: dead-lettered, not archived ({reason}; see `tgpipe dlq`)"
             for (c, m), reason in sorted(tracker.dead_lettered.items())],

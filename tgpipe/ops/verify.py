@@ -3,7 +3,7 @@
 Checks (each must be 0):
 
 * ``orphan_media``: media rows without their message;
-* ``messages_without_channel``: messages whose channel row is missing;
+* ``messages_without_channel``: messages whose chat has no ``channels`` row;
 * ``messages_without_sender``: messages naming a sender that has no ``senders`` row;
 * ``photo_messages_without_media_row``: messages with ``media_kind = 'photo'`` and no photo media row
   of their current version (a ``superseded`` one does not count);
