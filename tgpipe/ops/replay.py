@@ -53,7 +53,7 @@ from tgpipe.db import connection
 from tgpipe.errors import TgpipeError
 from tgpipe.db.migrations import upgrade
 from tgpipe.settings import Settings
-from tgpipe.ops.verify import table_digest
+from tgpipe.ops.verify import Digest, table_digest
 
 Offsets = dict[int, int]
 
@@ -137,7 +137,7 @@ class ReplaySummary:
     media: int
     batches_per_writer: list[int]
     elapsed_s: float
-    digest: dict[str, dict[str, object]]
+    digest: Digest
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

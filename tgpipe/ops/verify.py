@@ -61,7 +61,8 @@ ORDER BY t.table_name
 CheckName = Literal["orphan_media", "messages_without_channel", "messages_without_sender",
                     "photo_messages_without_media_row", "media_not_of_current_version",
                     "messages_without_current_version"]
-"""The integrity checks (see the module docstring), in the order they run and print."""
+"""The integrity checks (see the module docstring), in the order they run and print. An
+:class:`IntegrityReport` refuses a check that is not listed here."""
 
 _CHECKS: dict[CheckName, str] = {
     "orphan_media": """
