@@ -1,1 +1,1 @@
-"""tgpipe: archive Telegram channels into PostgreSQL through Kafka, with their photos."""
+"""tgpipe: archive Telegram chats into PostgreSQL through Kafka, with their photos."""

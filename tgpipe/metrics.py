@@ -15,8 +15,9 @@ is here, in one registry (:data:`REGISTRY`) that :mod:`tgpipe.runtime.health` se
 * ``tgpipe_consumer_lag_records{group, topic, partition}``: high watermark minus position of
   each assigned partition, computed client-side at scrape time (:func:`refresh_lag`). On the
   local Tansu broker high watermarks are wrong, and so is this lag;
-* ``tgpipe_seconds_since_last_processed{topic, channel}``: per channel, since a batch holding a
-  decodable event of it was last done (undecodable records, which name no channel, do not count);
+* ``tgpipe_seconds_since_last_processed{topic, channel}``: per chat (the label keeps its name
+  ``channel``: dashboards query it), since a batch holding a decodable event of it was last done
+  (undecodable records, which name no chat, do not count);
 * ``tgpipe_batch_in_flight_seconds{topic}``: age of the oldest batch in flight (0 when idle);
 * ``tgpipe_uncommitted_seconds{group, topic, partition}`` and ``tgpipe_stalled_partitions``:
   stall detection, kept by :mod:`tgpipe.stall` in this registry.
@@ -61,7 +62,7 @@ def observe_media(rows: Iterable[Any]) -> None:
 
 
 class Progress:
-    """Batches in flight and, per topic and channel, when an event last went through.
+    """Batches in flight and, per topic and chat, when an event last went through.
 
     A consumer whose batch has been in flight for longer than a threshold is stuck
     (:meth:`stuck`), which the liveness endpoint reports.
@@ -82,11 +83,11 @@ class Progress:
         finally:
             del self._in_flight[token]
 
-    def processed(self, topic: str, channels: Iterable[str]) -> None:
-        """Record that events of ``channels`` (chat ids) on ``topic`` went through just now."""
+    def processed(self, topic: str, chats: Iterable[str]) -> None:
+        """Record that events of ``chats`` (chat ids) on ``topic`` went through just now."""
         now = time.monotonic()
-        for channel in channels:
-            self._last[(topic, channel)] = now
+        for chat in chats:
+            self._last[(topic, chat)] = now
 
     def oldest_batch_s(self) -> dict[str, float]:
         """``{topic: age in seconds of its oldest batch in flight}`` (topics with none are absent)."""
@@ -103,10 +104,10 @@ class Progress:
         """Prometheus collector protocol: the two progress gauges, computed now."""
         now = time.monotonic()
         since = GaugeMetricFamily("tgpipe_seconds_since_last_processed",
-                                  "Seconds since an event of the channel last went through a batch.",
+                                  "Seconds since an event of the chat last went through a batch.",
                                   labels=["topic", "channel"])
-        for (topic, channel), at in sorted(self._last.items()):
-            since.add_metric([topic, channel], now - at)
+        for (topic, chat), at in sorted(self._last.items()):
+            since.add_metric([topic, chat], now - at)
         yield since
         in_flight = GaugeMetricFamily("tgpipe_batch_in_flight_seconds",
                                       "Age of the oldest batch in flight per topic (absent when idle).",

@@ -55,7 +55,7 @@ _PLACEHOLDER_PREFIX = "(File "
 class UnsafeMediaPath:
     """A media path of an export that :func:`~tgpipe.paths.safe_resolve` refused (never read)."""
 
-    channel_id: int
+    chat_id: int
     message_id: int
     path: str
     reason: str
@@ -213,7 +213,7 @@ class ExportTimezoneError(ExportError):
             "(an IANA name, e.g. Europe/Berlin, or Etc/GMT-1 for UTC+1)")
 
 
-def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
+def _map(entry: object, chat: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
          observed_at: datetime | None = None) -> _Mapped:
     if not isinstance(entry, dict):
         raise ExportEntryError(None, f"entry is a {type(entry).__name__}, not an object")
@@ -231,7 +231,7 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
         media, unsafe = _media(entry, export_root)
         reply_peer = entry.get("reply_to_peer_id")
         message = MessagePayload(
-            channel_id=channel.channel_id, message_id=message_id,
+            channel_id=chat.channel_id, message_id=message_id,
             kind=MessageKind.SERVICE if entry.get("type") == MessageKind.SERVICE else MessageKind.MESSAGE,
             date=date, edit_date=edit_date, sender=_sender(entry), text=text, entities=entities,
             reply_to_message_id=entry.get("reply_to_message_id"),
@@ -240,7 +240,7 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
             action=entry.get("action"), reactions=entry.get("reactions"),
             media_kind=media[0].kind if media else None, raw=entry,
         )
-        payload = MessageUpsertedPayload(channel=channel, message=message, media=media, observed_at=observed_at)
+        payload = MessageUpsertedPayload(channel=chat, message=message, media=media, observed_at=observed_at)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -250,9 +250,9 @@ def _map(entry: object, channel: ChannelPayload, export_root: Path, tz: ZoneInfo
     return _Mapped(payload, local_date or local_edit, unsafe, scrubbed)
 
 
-def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
+def map_entry(entry: dict[str, Any], chat: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
               observed_at: datetime | None = None) -> MessageUpsertedPayload:
-    """Map one export message entry of ``channel`` to a payload.
+    """Map one export message entry of ``chat`` to a payload.
 
     Fields read: ``id``, ``type`` (``"service"`` or a message), ``date_unixtime`` (UTC seconds)
     else ``date`` (zone-less local time, read in ``tz``), ``edited_unixtime`` else ``edited``,
@@ -275,7 +275,7 @@ def map_entry(entry: dict[str, Any], channel: ChannelPayload, export_root: Path,
             message).
         ExportTimezoneError: a zone-less local time and ``tz`` is ``None``.
     """
-    return _map(entry, channel, export_root.resolve(), tz, observed_at).payload
+    return _map(entry, chat, export_root.resolve(), tz, observed_at).payload
 
 
 # --- the reader ------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def _load(path: Path) -> tuple[Path, Any]:
 
 
 def _chat(raw: object, where: str, repaired: list[ExportError]) -> tuple[ChannelPayload, list[Any]]:
-    """``(channel, messages)`` of one chat object with ``name``, ``type``, ``id``, ``messages``.
+    """``(chat, messages)`` of one chat object with ``name``, ``type``, ``id``, ``messages``.
 
     A name holding characters that PostgreSQL or UTF-8 cannot hold is repaired (see
     :func:`~services.collector.scrub.scrub`) and reported in ``repaired``.
@@ -392,7 +392,7 @@ class ExportReader:
         self._chat_problems: list[ExportError] = []
         self._chat_repairs: list[ExportError] = []
         self._chats = _chats(data, self._chat_problems, self._chat_repairs)
-        self.chats = [channel for channel, _ in self._chats]
+        self.chats = [chat for chat, _ in self._chats]
         self.observed_at = observed_at or self._newest_date()
         self.problems: list[ExportError] = []
         self.repaired: list[ExportError] = []
@@ -430,16 +430,16 @@ class ExportReader:
         """
         self.problems, self.repaired = list(self._chat_problems), list(self._chat_repairs)
         self.unsafe_paths, self.local_time_fallbacks = [], 0
-        for channel, entries in self._chats:
+        for chat, entries in self._chats:
             seen: set[int] = set()
             for index, entry in enumerate(entries):
                 try:
-                    mapped = _map(entry, channel, self.export_root, self.timezone, self.observed_at)
+                    mapped = _map(entry, chat, self.export_root, self.timezone, self.observed_at)
                     message_id = mapped.payload.message.message_id
                     if message_id in seen:
                         raise ExportEntryError(message_id, "duplicate message id, first entry kept")
                 except ExportEntryError as exc:
-                    where = f"chat {channel.channel_id}, entry #{index}"
+                    where = f"chat {chat.channel_id}, entry #{index}"
                     self.problems.append(ExportEntryError(exc.message_id, f"{exc.reason} ({where})"))
                     continue
                 seen.add(message_id)
@@ -447,9 +447,9 @@ class ExportReader:
                     fields = ", ".join(f"{field} ({n})" for field, n in mapped.scrubbed.items())
                     self.repaired.append(ExportEntryError(message_id, (
                         f"NUL or lone-surrogate characters replaced by U+FFFD, NaN/Infinity by null, in {fields} "
-                        f"(PostgreSQL/UTF-8 cannot hold them); message kept (chat {channel.channel_id}, "
+                        f"(PostgreSQL/UTF-8 cannot hold them); message kept (chat {chat.channel_id}, "
                         f"entry #{index})")))
                 self.local_time_fallbacks += mapped.local_time
-                self.unsafe_paths += [UnsafeMediaPath(channel.channel_id, message_id, path, reason)
+                self.unsafe_paths += [UnsafeMediaPath(chat.channel_id, message_id, path, reason)
                                       for path, reason in mapped.unsafe]
                 yield mapped.payload

@@ -1,6 +1,6 @@
 """Collector transport: publish ``message.upserted`` events to the messages topic.
 
-Events are keyed by channel id (one channel stays ordered on one partition) and sent without
+Events are keyed by chat id (one chat stays ordered on one partition) and sent without
 a round trip each: up to ``publish_chunk`` sends are in flight before their acks are awaited.
 The producer packs them into record batches (``kafka_producer_batch_bytes``,
 ``kafka_linger_ms``). A record's correlation id (FastStream's ``correlation_id`` header) is its

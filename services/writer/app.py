@@ -66,7 +66,7 @@ def register_writer(
         pool: returns the open asyncpg pool (opened at start-up, after registration).
         on_committed: called with the committed events after the broker acknowledged them
             (used by ``tgpipe archive`` to observe progress in-process).
-        on_superseded: called, after ``on_committed``, with the ``(channel_id, message_id)`` of the
+        on_superseded: called, after ``on_committed``, with the ``(chat id, message id)`` of the
             batch's messages whose version lost to a newer stored one (contract O1): they are
             done, and no committed event is published for them.
     """

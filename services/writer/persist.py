@@ -3,7 +3,7 @@
 Order inside the transaction: ``channels`` → ``senders`` → ``messages`` → ``message_versions``
 → deletions, so every foreign key is satisfied when its row is written (no deferred
 constraints). Every statement is an idempotent multi-row statement: over ``unnest(…)`` for
-channels, senders and deletions; the batch's ``message.upserted`` rows are ``COPY``-ed once into
+chats, senders and deletions; the batch's ``message.upserted`` rows are ``COPY``-ed once into
 a temporary stage of the connection, which the messages upsert and the versions insert read.
 
 Every table keeps, per row, the maximum of a total order over the data itself (contract O1), so
@@ -20,7 +20,7 @@ the state is the same for any arrival order, batching, partition count or writer
   sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen;
 * ``message.deleted`` records the earliest deletion time per message in ``message_deletions``
   (also for a message not archived yet) and copies it to ``messages.deleted_at`` (the row stays);
-  a deletion without a channel id goes to ``unresolved_deletions`` and is never matched to a chat.
+  a deletion without a chat id goes to ``unresolved_deletions`` and is never matched to a chat.
 
 :func:`write_batch` returns the events whose version is the stored one after the commit (won now,
 or already stored: a redelivered batch), so ``message.committed`` is never published for a
@@ -40,7 +40,7 @@ from schemas import MessageDeleted, MessageUpserted, MessageUpsertedPayload
 
 # The newest titled observation of a chat wins (:func:`_title_key`; NULLs sort first, strings
 # compare by code point as Python does: COLLATE "C" on UTF-8).
-_UPSERT_CHANNELS = """
+_UPSERT_CHATS = """
 INSERT INTO channels (channel_id, type, title, title_date)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
 ON CONFLICT (channel_id) DO UPDATE SET
@@ -177,8 +177,8 @@ def order_key(payload: MessageUpsertedPayload, sha256: str | None = None) -> tup
 def _title_key(payload: MessageUpsertedPayload) -> tuple[bool, datetime, str, str]:
     """Order of a chat's observations: titled before untitled, then by :func:`_title_date`, then
     title and type (a deterministic tiebreak)."""
-    channel = payload.channel
-    return (channel.title is not None, _title_date(payload), channel.title or "", channel.type)
+    chat = payload.channel
+    return (chat.title is not None, _title_date(payload), chat.title or "", chat.type)
 
 
 def _title_date(payload: MessageUpsertedPayload) -> datetime:
@@ -189,7 +189,7 @@ def _title_date(payload: MessageUpsertedPayload) -> datetime:
 
 
 def _newest_per_message(events: Sequence[MessageUpserted], hashes: dict[int, str]) -> list[MessageUpserted]:
-    """Keep one event per ``(channel_id, message_id)``: the greatest :func:`order_key` (the same
+    """Keep one event per ``(chat id, message id)``: the greatest :func:`order_key` (the same
     logical event twice: the later one). ``hashes``: ``id(event)`` → its :func:`version_sha256`."""
     chosen: dict[tuple[int, int], tuple[tuple, MessageUpserted]] = {}
     for event in events:
@@ -201,25 +201,25 @@ def _newest_per_message(events: Sequence[MessageUpserted], hashes: dict[int, str
     return [event for _, event in chosen.values()]
 
 
-def _newest_channels(events: Sequence[MessageUpserted]) -> dict[int, MessageUpsertedPayload]:
+def _newest_chats(events: Sequence[MessageUpserted]) -> dict[int, MessageUpsertedPayload]:
     """Per chat id, the payload whose chat observation has the greatest :func:`_title_key`."""
     best: dict[int, MessageUpsertedPayload] = {}
     for event in events:
-        channel_id = event.payload.channel.channel_id
-        if channel_id not in best or _title_key(event.payload) > _title_key(best[channel_id]):
-            best[channel_id] = event.payload
+        chat_id = event.payload.channel.channel_id
+        if chat_id not in best or _title_key(event.payload) > _title_key(best[chat_id]):
+            best[chat_id] = event.payload
     return dict(sorted(best.items()))  # key order: two writers lock shared rows alike
 
 
 def _earliest_deletions(deletions: Sequence[MessageDeleted]) -> list[tuple[int, int, datetime]]:
-    """``(channel_id, message_id, deleted_at)`` once per message of a chat (the earliest time; an id
+    """``(chat id, message id, deleted_at)`` once per message of a chat (the earliest time; an id
     may be listed twice), in key order; deletions without a chat are left out."""
     earliest: dict[tuple[int, int], datetime] = {}
     for event in deletions:
-        if (channel_id := event.payload.channel_id) is None:
+        if (chat_id := event.payload.channel_id) is None:
             continue
         for message_id in event.payload.message_ids:
-            key = (channel_id, message_id)
+            key = (chat_id, message_id)
             earliest[key] = min(earliest.get(key, event.payload.deleted_at), event.payload.deleted_at)
     return [(*key, at) for key, at in sorted(earliest.items())]
 
@@ -250,14 +250,14 @@ async def write_batch(conn: asyncpg.Connection,
     deletions = [e for e in events if isinstance(e, MessageDeleted)]
     hashes = {id(e): version_sha256(e.payload) for e in upserts}
     unique = _newest_per_message(upserts, hashes)
-    channels = _newest_channels(upserts)
+    chats = _newest_chats(upserts)
     senders = _sender_names(upserts)
     resolved = _earliest_deletions(deletions)
     current: set[tuple[int, int]] = set()
     async with conn.transaction():
-        if channels:
-            await conn.execute(_UPSERT_CHANNELS, list(channels), *_columns(
-                (p.channel.type, p.channel.title, _title_date(p)) for p in channels.values()))
+        if chats:
+            await conn.execute(_UPSERT_CHATS, list(chats), *_columns(
+                (p.channel.type, p.channel.title, _title_date(p)) for p in chats.values()))
         if senders:
             await conn.execute(
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))

@@ -207,7 +207,6 @@ def test_non_images_are_not_stored(corpus: CorpusRun):
 def test_verify_flags_only_the_chat_whose_message_was_too_large(corpus: CorpusRun):
     assert not any(corpus.report.checks.values()), corpus.report.checks
     refused = {chat_id(i) for i, c in enumerate(ENTRY_CASES) if c.outcome == "refused"}
-    mismatched = {row["channel_id"] for row in corpus.report.export
-                  if row["messages_db"] != row["messages_export"]}
+    mismatched = {row.chat_id for row in corpus.report.export if row.messages_db != row.messages_export}
     assert mismatched == refused
     assert corpus.summary.published == len(corpus.messages)  # every message published was written

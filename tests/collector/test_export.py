@@ -320,7 +320,7 @@ def test_paths_outside_the_root_are_flagged_and_reported(tmp_path: Path) -> None
     assert [(p.media[0].path, p.media[0].unavailable) for p in payloads] == [
         ("../escape.jpg", "outside_export_root"), ("/etc/passwd", "outside_export_root"),
         ("photos/link.jpg", "outside_export_root"), ("photos/fine.jpg", None)]
-    assert [(u.channel_id, u.message_id, u.path) for u in reader.unsafe_paths] == [
+    assert [(u.chat_id, u.message_id, u.path) for u in reader.unsafe_paths] == [
         (42, 1, "../escape.jpg"), (42, 2, "/etc/passwd"), (42, 3, "photos/link.jpg")]
     assert all(u.reason for u in reader.unsafe_paths)
 
@@ -344,11 +344,11 @@ def test_malformed_entries_are_reported_and_skipped(tmp_path: Path) -> None:
 
 
 def test_map_entry_raises_entry_errors() -> None:
-    channel = ChannelPayload(channel_id=1, type="channel")
+    chat = ChannelPayload(channel_id=1, type="channel")
     with pytest.raises(ExportEntryError) as info:
-        map_entry(msg(5, date_unixtime=None, date="nope"), channel, Path("/x"), UTC_ZONE)
+        map_entry(msg(5, date_unixtime=None, date="nope"), chat, Path("/x"), UTC_ZONE)
     assert info.value.message_id == 5
-    payload = map_entry(msg(6, photo="photos/a.jpg"), channel, Path("relative/root"), UTC_ZONE)
+    payload = map_entry(msg(6, photo="photos/a.jpg"), chat, Path("relative/root"), UTC_ZONE)
     assert payload.message.date == datetime(2024, 3, 1, 12, tzinfo=UTC)
     assert payload.media[0].export_root == str(Path("relative/root").resolve())
 

@@ -28,7 +28,7 @@ from tgpipe.ops.archive import archive, load_export
 from tgpipe.kafka.broker import make_broker
 from tgpipe.cli import app
 from tgpipe.db import create_pool
-from tgpipe.ops.replay import ReplayError, parse_offsets, replay, replay_settings
+from tgpipe.ops.replay import ReplayError, parse_offsets, replay_settings, replay_topic
 from tgpipe.settings import Settings
 from tgpipe.ops.verify import table_digest
 
@@ -64,13 +64,13 @@ async def test_contract_R1_replay_into_an_empty_database_gives_the_archive_then_
 
     async with fresh_database(postgres_url, None) as target:  # empty: replay migrates it
         replica = settings.model_copy(update={"media_root": tmp_path / "replayed-media"})
-        first = await replay(replay_settings(replica, _group(), target), idle_s=IDLE_S)
+        first = await replay_topic(replay_settings(replica, _group(), target), idle_s=IDLE_S)
         assert first.digest == original
         assert first.messages == first.media == summary.published
         assert _stored_files(replica.media_dir) == _stored_files(settings.media_dir)  # photos stored again
 
         every_value = await _digest(target, include_volatile=True)
-        second = await replay(replay_settings(replica, _group(), target), idle_s=IDLE_S)
+        second = await replay_topic(replay_settings(replica, _group(), target), idle_s=IDLE_S)
         assert second.digest == original
         assert await _digest(target, include_volatile=True) == every_value
 
@@ -124,7 +124,7 @@ async def test_contract_R2_digest_is_the_same_for_1_or_3_partitions_and_1_or_2_w
                 topic_settings(target, kafka, tmp_path / f"p{partitions}w{writers}",
                                partitions=partitions) as settings:
             assert await _publish(settings, replay_input) == len(replay_input)
-            result = await replay(replay_settings(settings, _group()), idle_s=IDLE_S, writers=writers)
+            result = await replay_topic(replay_settings(settings, _group()), idle_s=IDLE_S, writers=writers)
             assert result.messages == len(replay_input)
             assert all(result.batches_per_writer), result.batches_per_writer  # every replica did some work
             pool = await create_pool(target, max_size=1)
@@ -184,7 +184,7 @@ async def test_replay_from_an_offset_until_an_offset(postgres_url, kafka, tmp_pa
             topic_settings(target, kafka, tmp_path, partitions=1) as one:
         payloads = [p for p in _shared_senders_payloads() if p.channel.channel_id == 900_000][:6]
         await _publish(one, payloads)
-        result = await replay(replay_settings(one, _group()), start=2, until={0: 4})
+        result = await replay_topic(replay_settings(one, _group()), start=2, until={0: 4})
         pool = await create_pool(target, max_size=1)
         try:
             written = [r[0] for r in await pool.fetch("SELECT message_id FROM messages ORDER BY 1")]
@@ -192,4 +192,4 @@ async def test_replay_from_an_offset_until_an_offset(postgres_url, kafka, tmp_pa
         finally:
             await pool.close()
         with pytest.raises(ReplayError, match="has no partition"):
-            await replay(replay_settings(one, _group()), start={5: 0})
+            await replay_topic(replay_settings(one, _group()), start={5: 0})

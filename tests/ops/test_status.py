@@ -17,7 +17,7 @@ from tgpipe.cli import app
 from tgpipe.ops.status import TANSU_NOTE
 
 
-async def test_status_counts_channels_media_lag_and_dead_letters(settings, db, kafka, tmp_path):
+async def test_status_counts_chats_media_lag_and_dead_letters(settings, db, kafka, tmp_path):
     export = tmp_path / "export"
     (export / "p").mkdir(parents=True)
     (export / "p" / "a.jpg").write_bytes(b"\xff\xd8\xff" + b"j" * 100)
@@ -41,10 +41,10 @@ async def test_status_counts_channels_media_lag_and_dead_letters(settings, db, k
                                      env=_env(settings))
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    channels = {c["channel_id"]: c for c in report["channels"]}
-    assert {k: (c["title"], c["messages"], c["deleted"]) for k, c in channels.items()} == {
+    chats = {c["channel_id"]: c for c in report["channels"]}
+    assert {k: (c["title"], c["messages"], c["deleted"]) for k, c in chats.items()} == {
         100: ("hundred", 3, 1), 200: ("two hundred", 1, 0)}
-    assert channels[100]["newest_message"] == T0.isoformat()
+    assert chats[100]["newest_message"] == T0.isoformat()
     assert report["media"] == {"missing": 1, "stored": 1}
     assert report["dead_letters"] == {"total": 1, "by_error_class": {"UndecodableEventError": 1}}
     groups = {g["group"]: g for g in report["consumer_groups"]}

@@ -35,8 +35,8 @@ async def test_export_count_mismatch_is_a_violation(db):
         expected.messages[5] = 2
         report = await verify(conn, expected)
     assert not report.ok
-    assert report.export == [{"channel_id": 5, "messages_export": 2, "messages_db": 1, "photos_export": 0,
-                              "photos_db": 0}]
+    assert [row.model_dump() for row in report.export] == [
+        {"channel_id": 5, "messages_export": 2, "messages_db": 1, "photos_export": 0, "photos_db": 0}]
 
 
 async def test_digest_ignores_volatile_columns_only(db):

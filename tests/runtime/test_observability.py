@@ -80,7 +80,7 @@ async def wait_status(port: int, path: str, status: int, timeout: float = READY_
 async def test_writer_metrics_count_consumed_published_and_dead_lettered(settings, db, tmp_path: Path):
     settings = with_http(settings, log_format="json", log_level="DEBUG")
     port = settings.metrics_port
-    events = [message_event(100 + i % 2, i, text=f"m{i}") for i in range(1, 11)]  # channels 100 and 101
+    events = [message_event(100 + i % 2, i, text=f"m{i}") for i in range(1, 11)]  # chats 100 and 101
     async with service_process(settings, tmp_path / "writer.log") as writer:
         ready = await wait_status(port, "/health/ready", 200)
         assert ready == {"ok": True, "state": "ready", "detail": "", "kafka": True, "database": True}
@@ -111,7 +111,7 @@ async def test_writer_metrics_count_consumed_published_and_dead_lettered(setting
     assert moved("tgpipe_batch_records_sum", topic=topic) == 11
     assert moved("tgpipe_db_transaction_seconds_count", service="writer") >= 1
     for channel in ("100", "101"):
-        # Each channel's events went through after they were published and before the scrape.
+        # Each chat's events went through after they were published and before the scrape.
         key = ("tgpipe_seconds_since_last_processed", frozenset({"topic": topic, "channel": channel}.items()))
         assert 0 <= after[key] <= since_published, (after[key], since_published)
     lag = {dict(ls)["partition"]: v for (n, ls), v in after.items()
@@ -202,7 +202,7 @@ async def test_liveness_fails_while_a_batch_is_stuck(settings, db, tmp_path: Pat
         await eventually(persisted(db, 1), 60, "message 1 written")
         assert (await get(port, "/health/live"))[0] == 200
 
-        # Lock the channel's row: the writer's next batch (channels first) waits for it.
+        # Lock the chat's row: the writer's next batch (chats first) waits for it.
         conn: asyncpg.Connection
         async with db.acquire() as conn:
             lock = conn.transaction()

@@ -9,7 +9,7 @@ from tests.support.records import drain
 from tgpipe.kafka.broker import make_broker
 
 
-async def test_committed_events_are_keyed_by_channel_and_correlated_by_event_id(settings):
+async def test_committed_events_are_keyed_by_chat_and_correlated_by_event_id(settings):
     committed = committed_events([message_event(7, 1), message_event(7, 2), message_event(8, 1)])
     broker = make_broker(settings, client_id="test-writer")
     await broker.start()

@@ -24,16 +24,16 @@ def upserted(message, *, observed_s: int, channel=NEWS) -> MessageUpserted:
                            payload=message_payload(message, channel, T0 + timedelta(seconds=observed_s)))
 
 
-def deleted(channel_id: int | None, ids: list[int], *, observed_s: int) -> MessageDeleted:
+def deleted(chat_id: int | None, ids: list[int], *, observed_s: int) -> MessageDeleted:
     return MessageDeleted(source="telegram:1", payload=DeletedPayload(
-        channel_id=channel_id, message_ids=ids, deleted_at=T0 + timedelta(seconds=observed_s), detected_by="live"))
+        channel_id=chat_id, message_ids=ids, deleted_at=T0 + timedelta(seconds=observed_s), detected_by="live"))
 
 
-async def _state(conn, message_id: int = 1, channel_id: int = 100):
+async def _state(conn, message_id: int = 1, chat_id: int = 100):
     row = await conn.fetchrow("SELECT text, edit_date, reactions, deleted_at FROM messages "
-                              "WHERE channel_id = $1 AND message_id = $2", channel_id, message_id)
+                              "WHERE channel_id = $1 AND message_id = $2", chat_id, message_id)
     versions = await conn.fetch("SELECT text, edit_date, valid_from FROM message_versions "
-                                "WHERE channel_id = $1 AND message_id = $2 ORDER BY valid_from", channel_id, message_id)
+                                "WHERE channel_id = $1 AND message_id = $2 ORDER BY valid_from", chat_id, message_id)
     return row, [tuple(v) for v in versions]
 
 

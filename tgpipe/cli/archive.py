@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -34,7 +33,7 @@ def archive(export: ExportPath, timezone: TimezoneOpt = None, observed_at: Obser
     with embedded_settings(load_settings(export_timezone=timezone, export_observed_at=observed_at)) as settings:
         with archive_progress() as on_progress:
             summary = asyncio.run(run_archive(settings, export, on_progress=on_progress))
-        chats = [channel_id for channel_id, _, _ in summary.chats]
+        chats = [chat_id for chat_id, _, _ in summary.chats]
         check = asyncio.run(check_archive(settings.database_url, summary.expected, chats=chats))
     render_summary(summary, check.media_by_status)
     render_report(check.report)
@@ -57,9 +56,9 @@ def verify_cmd(
         expected = read_export(expected_counts, export, settings) if export else None
         check = asyncio.run(check_archive(settings.database_url, expected, digest=digest))
     if as_json:
-        print(json.dumps({**check.report.as_dict(), **({"digest": check.digests} if check.digests else {})}, indent=2))
+        print(check.report.to_json())
     else:
         render_report(check.report)
-        if check.digests:
-            render_digest(check.digests)
+        if check.report.digest:
+            render_digest(check.report.digest)
     raise typer.Exit(status_codes.SUCCESS if check.report.ok else status_codes.VIOLATIONS_FOUND)

@@ -17,7 +17,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tgpipe.cli import status_codes
 from tgpipe.cli.base import CommandFailed, CommandTyper
-from tgpipe.cli.options import ChannelOpt, ObservedAtOpt, TimezoneOpt, load_settings, read_export, telegram_client
+from tgpipe.cli.options import (ChannelOpt, ChatOpt, JsonOpt, ObservedAtOpt, TimezoneOpt, load_settings, read_export,
+                                telegram_client)
 from tgpipe.cli.render import console, render_collection, render_gaps
 from tgpipe.errors import ConfigurationError
 from tgpipe.settings import Settings
@@ -133,11 +134,12 @@ async def _collect(settings: Settings, client, refs: list[str], **options):
 
 @app.command("gaps")
 def collector_gaps(
-    channel: ChannelOpt = None,
+    chat: ChatOpt = None,
     refetch: Annotated[bool, typer.Option(
         "--refetch", help="fetch the missing ids from Telegram and publish what it still has")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Report missing message-id ranges per archived channel (all channels by default).
+    """Report missing message-id ranges per archived chat (all chats by default).
 
     Ids can be missing legitimately (deleted messages): they are reported, never invented. With
     --refetch (needs a session and the broker) the missing ids are fetched by id.
@@ -150,5 +152,8 @@ def collector_gaps(
     client = telegram_client(settings) if refetch else None
     if refetch:
         settings.require_external()
-    reports = asyncio.run(gaps(settings, client, list(channel or settings.telegram_channels)))
-    render_gaps(reports, refetched=refetch)
+    found = asyncio.run(gaps(settings, client, list(chat or settings.telegram_channels)))
+    if as_json:
+        print(found.to_json())
+        return
+    render_gaps(found)

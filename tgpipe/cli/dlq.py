@@ -70,7 +70,7 @@ def dlq_replay(
     --error-class). Each record gets the header tgpipe-replayed-from; consumers are idempotent,
     so replaying one twice does no harm.
     """
-    from tgpipe.kafka.dead_letters import read_dead_letters, replay, select
+    from tgpipe.kafka.dead_letters import read_dead_letters, replay_dead_letters, select
 
     if bool(offsets) == replay_all or (offsets and partition is None):
         raise CommandFailed("say which dead letters: OFFSET... --partition P, or --all")
@@ -80,7 +80,7 @@ def dlq_replay(
         letters = select(await read_dead_letters(settings, idle_s=idle_seconds), partition=partition,
                          offsets=offsets or (), error_class=error_class)
         missing = sorted(set(offsets or ()) - {d.offset for d in letters})
-        return letters, missing, await replay(settings, letters, dry_run=dry_run)
+        return letters, missing, await replay_dead_letters(settings, letters, dry_run=dry_run)
 
     letters, missing, results = asyncio.run(run())
     for result in results:

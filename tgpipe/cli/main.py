@@ -15,7 +15,7 @@ import typer
 
 from tgpipe.cli import archive, collector, db, dlq, docs, login, replay, services, status
 
-app = typer.Typer(help="Archive Telegram channels into PostgreSQL through Kafka, with their photos.",
+app = typer.Typer(help="Archive Telegram chats into PostgreSQL through Kafka, with their photos.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
 for commands in (archive.app, services.app, login.app, replay.app, status.app):

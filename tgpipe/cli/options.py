@@ -27,6 +27,10 @@ IdleOpt = Annotated[float, typer.Option("--idle-seconds", min=0.1,
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 ChannelOpt = Annotated[list[str] | None, typer.Option(
     "--channel", "-c", help="@username, t.me link or channel id; repeat for several (default TGPIPE_TELEGRAM_CHANNELS)")]
+ChatOpt = Annotated[list[str] | None, typer.Option(
+    "--chat", "--channel", "-c",
+    help="chat id, or a Telegram channel's @username or t.me link; repeat for several (default "
+         "TGPIPE_TELEGRAM_CHANNELS, else every archived chat)")]
 
 
 def load_settings(**overrides: object) -> Settings:

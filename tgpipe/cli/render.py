@@ -1,4 +1,4 @@
-"""Every rich table and summary the CLI prints (JSON output is the results' ``as_dict`` / plain data).
+"""Every rich table and summary the CLI prints (``--json`` prints the typed results' JSON instead).
 
 The console is the one the whole CLI writes to (:data:`console`).
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -15,7 +16,9 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the jobs import the services; a command imports them when it runs
     from tgpipe.ops.archive import ArchiveSummary
-    from tgpipe.ops.verify import IntegrityReport
+    from tgpipe.ops.gaps import Gaps
+    from tgpipe.ops.status import Status
+    from tgpipe.ops.verify import Digest, IntegrityReport
 
 console = Console()
 
@@ -39,8 +42,8 @@ def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> 
     """Print the archive summary: chats, messages by type, media by status, time and rate."""
     console.print(f"[bold]Archived[/bold] {summary.export}")
     chats = Table("chat id", "type", "title", title="Chats")
-    for channel_id, chat_type, title in summary.chats:
-        chats.add_row(str(channel_id), chat_type, title or "")
+    for chat_id, chat_type, title in summary.chats:
+        chats.add_row(str(chat_id), chat_type, title or "")
     console.print(chats)
     kinds = Table("type", "messages", title="Messages by type")
     for kind, count in sorted(summary.messages_by_kind.items()):
@@ -71,13 +74,13 @@ def render_report(report: IntegrityReport) -> None:
         table = Table("chat id", "messages (export)", "messages (db)", "photos (export)", "photos (db)",
                       title="Against the export")
         for row in report.export:
-            table.add_row(*(str(row[k]) for k in ("channel_id", "messages_export", "messages_db",
-                                                   "photos_export", "photos_db")))
+            table.add_row(*map(str, (row.chat_id, row.messages_export, row.messages_db, row.photos_export,
+                                     row.photos_db)))
         console.print(table)
     console.print("[bold green]verify: clean[/]" if report.ok else "[bold red]verify: VIOLATIONS[/]")
 
 
-def render_digest(digests: dict[str, dict[str, object]]) -> None:
+def render_digest(digests: Digest) -> None:
     """One line per table of :func:`tgpipe.ops.verify.table_digest`: sha256, rows, volatile columns left out."""
     for table, value in digests.items():
         details = [f"{value['rows']} rows"] if "rows" in value else []
@@ -96,23 +99,27 @@ def _table(title: str, columns: list[str], rows: Iterable[list[Any]]) -> Table:
     return table
 
 
-def render_status(report: dict[str, Any]) -> None:
+def render_status(report: Status) -> None:
     """Print ``tgpipe status``: chats, media by status, consumer lag per partition, dead letters."""
-    console.print(_table("Channels", ["chat id", "title", "messages", "deleted", "newest message", "last archived"],
-                         [[c["channel_id"], c["title"], c["messages"], c["deleted"], c["newest_message"],
-                           c["last_archived"]] for c in report["channels"]]))
-    console.print(_table("Media by status", ["status", "media"], [[k, v] for k, v in report["media"].items()]))
+    console.print(_table("Chats", ["chat id", "title", "messages", "deleted", "newest message", "last archived"],
+                         [[c.chat_id, c.title, c.messages, c.deleted, _iso(c.newest_message), _iso(c.last_archived)]
+                          for c in report.chats]))
+    console.print(_table("Media by status", ["status", "media"], [[k, v] for k, v in report.media.items()]))
     console.print(_table("Consumer lag", ["group", "topic", "partition", "committed", "high watermark", "lag"],
-                         [[g["group"], g["topic"], p["partition"], p["committed"], p["high_watermark"], p["lag"]]
-                          for g in report["consumer_groups"] for p in g["partitions"]]))
-    console.print(report["lag_note"], soft_wrap=True)
-    for group in report["consumer_groups"]:
-        if group["end_offsets_suspect"]:
-            console.print(f"[yellow]{group['group']}: an end offset is behind a committed offset: this broker's end "
+                         [[g.group, g.topic, p.partition, p.committed, p.high_watermark, p.lag]
+                          for g in report.consumer_groups for p in g.partitions]))
+    console.print(report.lag_note, soft_wrap=True)
+    for group in report.consumer_groups:
+        if group.end_offsets_suspect:
+            console.print(f"[yellow]{group.group}: an end offset is behind a committed offset: this broker's end "
                           "offsets are wrong (Tansu), and so is the lag[/yellow]", soft_wrap=True)
-    letters = report["dead_letters"]
-    console.print(f"dead letters: {letters['total']}" + "".join(
-        f"\n  {cls}: {n}" for cls, n in letters["by_error_class"].items()), soft_wrap=True)
+    letters = report.dead_letters
+    console.print(f"dead letters: {letters.total}" + "".join(
+        f"\n  {cls}: {n}" for cls, n in letters.by_error_class.items()), soft_wrap=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def render_collection(results: Iterable[Any]) -> None:
@@ -124,13 +131,13 @@ def render_collection(results: Iterable[Any]) -> None:
     console.print(table)
 
 
-def render_gaps(reports: Iterable[Any], *, refetched: bool) -> None:
-    """Print ``tgpipe collector gaps`` (``GapReport`` s; with the re-fetch columns when ``refetched``)."""
-    table = Table("channel id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if refetched else ()),
+def render_gaps(found: Gaps) -> None:
+    """Print ``tgpipe collector gaps`` (with the re-fetch columns when the ids were re-fetched)."""
+    table = Table("chat id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if found.refetched else ()),
                   title="Gaps")
-    for report in reports:
+    for report in found.chats:
         ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in report.gaps[:20])
         ranges += " …" if len(report.gaps) > 20 else ""
-        extra = (str(report.recovered), str(len(report.absent))) if refetched else ()
-        table.add_row(str(report.channel_id), str(report.missing), ranges, *extra)
+        extra = (str(report.recovered), str(len(report.absent))) if found.refetched else ()
+        table.add_row(str(report.chat_id), str(report.missing), ranges, *extra)
     console.print(table)

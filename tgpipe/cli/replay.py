@@ -44,7 +44,7 @@ def replay_cmd(
     Photos of live-collected messages are downloaded through the Telegram session when one is
     configured (as by `tgpipe media`).
     """
-    from tgpipe.ops.replay import parse_offsets, replay, replay_settings
+    from tgpipe.ops.replay import parse_offsets, replay_settings, replay_topic
     from tgpipe.telegram.session import open_client
 
     try:
@@ -57,7 +57,7 @@ def replay_cmd(
     settings = replay_settings(broker_settings(), group, database_url)
     telegram = open_client(settings, receive_updates=False)
     logging.basicConfig(level=logging.WARNING)
-    summary = asyncio.run(replay(settings, start=first, until=last, idle_s=idle_seconds, writers=writers,
+    summary = asyncio.run(replay_topic(settings, start=first, until=last, idle_s=idle_seconds, writers=writers,
                                  telegram=telegram))
     if as_json:
         print(json.dumps(summary.as_dict(), indent=2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from tgpipe.cli.base import CommandTyper
 from tgpipe.cli.options import IdleOpt, JsonOpt, broker_settings
@@ -14,11 +13,11 @@ app = CommandTyper()
 
 @app.command("status")
 def status_cmd(idle_seconds: IdleOpt = 2.0, as_json: JsonOpt = False) -> None:
-    """Per-channel counts and newest message, media by status, consumer lag per group, dead letters."""
+    """Per-chat counts and newest message, media by status, consumer lag per group, dead letters."""
     from tgpipe.ops.status import status
 
     report = asyncio.run(status(broker_settings(), idle_s=idle_seconds))
     if as_json:
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        print(report.to_json())
         return
     render_status(report)

@@ -63,7 +63,7 @@ async def publish_event(broker: KafkaBroker, topic: str, event: MessageUpserted 
     """Send one tgpipe event to ``topic`` without waiting for the broker; return its ack future.
 
     The record: value ``encode_event(event)`` (or ``value``, when the caller encoded it already),
-    key ``event.key`` (the channel id, so a channel stays on one partition), the event id as
+    key ``event.key`` (the chat id, so a chat stays on one partition), the event id as
     FastStream's ``correlation_id`` header (FastStream would otherwise draw a random one), and
     ``content-type: application/json``.
 

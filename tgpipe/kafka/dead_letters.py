@@ -240,16 +240,16 @@ def select(letters: Iterable[DeadLetter], *, partition: int | None = None, offse
 
 @dataclass(frozen=True)
 class Replayed:
-    """What :func:`replay` did with one dead letter: ``sent_to`` is ``topic[partition]@offset``, or
-    ``None`` with ``skipped`` saying why."""
+    """What :func:`replay_dead_letters` did with one dead letter: ``sent_to`` is
+    ``topic[partition]@offset``, or ``None`` with ``skipped`` saying why."""
 
     letter: DeadLetter
     sent_to: str | None = None
     skipped: str | None = None
 
 
-async def replay(settings: Settings, letters: Iterable[DeadLetter], *,
-                 dry_run: bool = False) -> list[Replayed]:
+async def replay_dead_letters(settings: Settings, letters: Iterable[DeadLetter], *,
+                              dry_run: bool = False) -> list[Replayed]:
     """Publish each dead letter's value with its key to its source topic (awaiting the broker's ack),
     with the header ``tgpipe-replayed-from``. A letter without a source topic header is skipped.
     ``dry_run`` sends nothing and reports where each would go."""

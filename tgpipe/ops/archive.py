@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas import MessageUpsertedPayload
+from schemas import MediaKind, MessageUpsertedPayload
 from services.collector.export import ExportReader
 from services.collector.publish import publish_payloads
 from tgpipe.kafka.broker import ensure_topics
@@ -82,7 +82,7 @@ def load_export(path: Path, settings: Settings) -> LoadedExport:
         message = payload.message
         loaded.kinds[message.kind] += 1
         loaded.expected.messages[message.channel_id] += 1
-        loaded.expected.photos[message.channel_id] += sum(ref.kind == "photo" for ref in payload.media)
+        loaded.expected.photos[message.channel_id] += sum(ref.kind == MediaKind.PHOTO for ref in payload.media)
     return loaded
 
 
@@ -152,7 +152,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         local_time_fallbacks=reader.local_time_fallbacks,
         timezone=settings.export_timezone,
         problems=[str(p) for p in reader.problems + reader.repaired] + [
-            f"message {u.message_id} in chat {u.channel_id}: media path {u.path!r} refused: {u.reason}"
+            f"message {u.message_id} in chat {u.chat_id}: media path {u.path!r} refused: {u.reason}"
             for u in reader.unsafe_paths] + refused + [
             f"message {m} in chat {c}: dead-lettered, not archived ({reason}; see `tgpipe dlq`)"
             for (c, m), reason in sorted(tracker.dead_lettered.items())],

@@ -1,7 +1,8 @@
-"""``tgpipe collector gaps``: missing message-id ranges per archived channel, optionally re-fetched.
+"""``tgpipe collector gaps``: missing message-id ranges per archived chat, optionally re-fetched.
 
 Source: the ``messages`` and ``channel_peers`` tables; with a Telegram client, the missing ids
-are fetched by id through :class:`services.collector.telegram.collector.TelegramCollector`.
+are fetched by id through :class:`services.collector.telegram.collector.TelegramCollector`
+(Telegram channels only: the chats the live collector follows).
 """
 
 from __future__ import annotations
@@ -12,21 +13,31 @@ from services.collector.telegram.collector import GapReport, TelegramCollector, 
 from tgpipe.db import create_pool
 from tgpipe.kafka.broker import make_broker
 from tgpipe.ops.errors import UnknownChannelError
+from tgpipe.ops.results import Result
 from tgpipe.settings import Settings
 from tgpipe.telegram.client import TelegramClient, parse_channel_ref
 
 _BY_USERNAME = "SELECT channel_id FROM channel_peers WHERE lower(username) = lower($1) LIMIT 1"
-_ALL_CHANNELS = "SELECT channel_id FROM channels ORDER BY 1"
+_ALL_CHATS = "SELECT channel_id FROM channels ORDER BY 1"
 
 
-async def channel_ids(conn: asyncpg.Connection, refs: list[str]) -> list[int]:
-    """The channel ids of ``refs`` (@username, t.me link or id), or of every archived channel when empty.
+class Gaps(Result):
+    """What ``tgpipe collector gaps`` found: one :class:`GapReport` per chat, in the order asked
+    (``chat_id`` order for all chats); ``refetched`` when the missing ids were fetched from Telegram
+    (then ``recovered`` and ``absent`` say what it still had)."""
+
+    refetched: bool
+    chats: list[GapReport]
+
+
+async def chat_ids(conn: asyncpg.Connection, refs: list[str]) -> list[int]:
+    """The chat ids of ``refs`` (@username, t.me link or id), or of every archived chat when empty.
 
     Raises:
         UnknownChannelError: a username this archive never resolved.
     """
     if not refs:
-        return [r["channel_id"] for r in await conn.fetch(_ALL_CHANNELS)]
+        return [r["channel_id"] for r in await conn.fetch(_ALL_CHATS)]
     ids = []
     for ref in refs:
         parsed = parse_channel_ref(ref)
@@ -37,24 +48,26 @@ async def channel_ids(conn: asyncpg.Connection, refs: list[str]) -> list[int]:
     return ids
 
 
-async def gaps(settings: Settings, client: TelegramClient | None, refs: list[str]) -> list[GapReport]:
-    """One :class:`GapReport` per channel of ``refs`` (all archived channels when empty); with
-    ``client``, the missing ids are re-fetched from Telegram and published (needs the broker).
-    The client is closed on return.
+async def gaps(settings: Settings, client: TelegramClient | None, refs: list[str]) -> Gaps:
+    """The gaps of each chat of ``refs`` (all archived chats when empty); with ``client``, the
+    missing ids are re-fetched from Telegram and published (needs the broker). The client is
+    closed on return.
 
     Raises:
-        UnknownChannelError: see :func:`channel_ids`.
+        UnknownChannelError: see :func:`chat_ids`.
     """
     pool = await create_pool(settings.database_url, max_size=2)
     broker = make_broker(settings, client_id="tgpipe-collector") if client else None
     try:
         async with pool.acquire() as conn:
-            ids = await channel_ids(conn, refs)
+            ids = await chat_ids(conn, refs)
             if client is None:
-                return [GapReport(i, await find_gaps(conn, i)) for i in ids]
+                return Gaps(refetched=False,
+                            chats=[GapReport(chat_id=i, gaps=await find_gaps(conn, i)) for i in ids])
         await broker.start()
         collector = TelegramCollector(client, broker, settings, pool)
-        return [await collector.gaps(await collector.peers.for_channel(i), refetch=True) for i in ids]
+        return Gaps(refetched=True,
+                    chats=[await collector.gaps(await collector.peers.for_channel(i), refetch=True) for i in ids])
     finally:
         if broker is not None:
             await broker.stop()

@@ -53,7 +53,7 @@ from tgpipe.db import connection
 from tgpipe.errors import TgpipeError
 from tgpipe.db.migrations import upgrade
 from tgpipe.settings import Settings
-from tgpipe.ops.verify import table_digest
+from tgpipe.ops.verify import Digest, table_digest
 
 Offsets = dict[int, int]
 
@@ -137,7 +137,7 @@ class ReplaySummary:
     media: int
     batches_per_writer: list[int]
     elapsed_s: float
-    digest: dict[str, dict[str, object]]
+    digest: Digest
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -184,9 +184,10 @@ async def _delete_topic(settings: Settings, topic: str) -> None:
         await admin.delete_topics([topic])
 
 
-async def replay(settings: Settings, *, start: str | int | Offsets = "earliest", until: Offsets | None = None,
-                 idle_s: float = 10.0, writers: int = 1, start_timeout: float = 120.0,
-                 stall_timeout: float = 120.0, telegram: TelegramClient | None = None) -> ReplaySummary:
+async def replay_topic(settings: Settings, *, start: str | int | Offsets = "earliest",
+                       until: Offsets | None = None, idle_s: float = 10.0, writers: int = 1,
+                       start_timeout: float = 120.0, stall_timeout: float = 120.0,
+                       telegram: TelegramClient | None = None) -> ReplaySummary:
     """Replay the messages topic into ``settings.database_url`` (see the module docstring).
 
     Args:

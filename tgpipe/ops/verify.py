@@ -3,7 +3,7 @@
 Checks (each must be 0):
 
 * ``orphan_media``: media rows without their message;
-* ``messages_without_channel``: messages whose channel row is missing;
+* ``messages_without_channel``: messages whose chat has no ``channels`` row;
 * ``messages_without_sender``: messages naming a sender that has no ``senders`` row;
 * ``photo_messages_without_media_row``: messages with ``media_kind = 'photo'`` and no photo media row
   of their current version (a ``superseded`` one does not count);
@@ -24,11 +24,14 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import asyncpg
+from pydantic import Field, SerializerFunctionWrapHandler, computed_field, model_serializer
 
 from schemas.vocabulary import MediaKind, MediaStatus
 from tgpipe.db import connection
+from tgpipe.ops.results import Result
 
 # Columns whose values legitimately differ between two archives of the same data: when a row was
 # written, and which event it came from. Tables not listed have none. (``messages.observed_at`` is
@@ -56,7 +59,13 @@ WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND t.ta
 ORDER BY t.table_name
 """
 
-_CHECKS = {
+CheckName = Literal["orphan_media", "messages_without_channel", "messages_without_sender",
+                    "photo_messages_without_media_row", "media_not_of_current_version",
+                    "messages_without_current_version"]
+"""The integrity checks (see the module docstring), in the order they run and print. An
+:class:`IntegrityReport` refuses a check that is not listed here."""
+
+_CHECKS: dict[CheckName, str] = {
     "orphan_media": """
         SELECT count(*) FROM media m
         WHERE NOT EXISTS (SELECT 1 FROM messages g WHERE g.channel_id = m.channel_id AND g.message_id = m.message_id)""",
@@ -81,30 +90,55 @@ _CHECKS = {
 
 @dataclass
 class ExportCounts:
-    """What an export holds per chat: ``{channel_id: count}`` of valid messages and of photo references."""
+    """What an export holds per chat: ``{chat_id: count}`` of valid messages and of photo references."""
 
     messages: Counter = field(default_factory=Counter)
     photos: Counter = field(default_factory=Counter)
 
 
-@dataclass
-class IntegrityReport:
-    """Result of :func:`verify`: check name → number of violations, plus per-chat comparisons."""
+class ExportComparison(Result):
+    """One chat's counts in the export and in the database (photo media rows not ``superseded``).
+    JSON key of ``chat_id``: ``channel_id``."""
 
-    checks: dict[str, int]
-    export: list[dict[str, int]] = field(default_factory=list)
+    chat_id: int = Field(serialization_alias="channel_id")
+    messages_export: int
+    messages_db: int
+    photos_export: int
+    photos_db: int
 
+    @property
+    def matches(self) -> bool:
+        """True when the database holds as many messages and photos as the export."""
+        return self.messages_db == self.messages_export and self.photos_db == self.photos_export
+
+
+Digest = dict[str, dict[str, Any]]
+""":func:`table_digest`'s result: ``{"<table>": {"rows", "sha256", "excluded"}, …, "all": {"sha256"}}``."""
+
+
+class IntegrityReport(Result):
+    """Result of :func:`verify`: violations per check, the per-chat comparisons with an export
+    (empty without one) and, when asked for, the table digest (:func:`table_digest`).
+
+    JSON: ``{"ok", "checks", "export"}`` and ``"digest"`` when there is one.
+    """
+
+    checks: dict[CheckName, int]
+    export: list[ExportComparison] = []
+    digest: Digest | None = None
+
+    @computed_field
     @property
     def ok(self) -> bool:
         """True when every check is 0 and every export count matches."""
-        return not any(self.checks.values()) and all(
-            row["messages_db"] == row["messages_export"] and row["photos_db"] == row["photos_export"]
-            for row in self.export
-        )
+        return not any(self.checks.values()) and all(row.matches for row in self.export)
 
-    def as_dict(self) -> dict:
-        """JSON-ready form (``--json``)."""
-        return {"ok": self.ok, "checks": self.checks, "export": self.export}
+    @model_serializer(mode="wrap")
+    def _ok_first(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("digest") is None:
+            data.pop("digest", None)
+        return {"ok": data.pop("ok"), **data}
 
 
 async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None) -> IntegrityReport:
@@ -112,17 +146,16 @@ async def verify(conn: asyncpg.Connection, expected: ExportCounts | None = None)
     checks = {name: await conn.fetchval(sql) for name, sql in _CHECKS.items()}
     rows = []
     if expected is not None:
-        for channel_id in sorted(expected.messages.keys() | expected.photos.keys()):
-            rows.append({
-                "channel_id": channel_id,
-                "messages_export": expected.messages[channel_id],
-                "messages_db": await conn.fetchval("SELECT count(*) FROM messages WHERE channel_id = $1",
-                                                   channel_id),
-                "photos_export": expected.photos[channel_id],
-                "photos_db": await conn.fetchval(
+        for chat_id in sorted(expected.messages.keys() | expected.photos.keys()):
+            rows.append(ExportComparison(
+                chat_id=chat_id,
+                messages_export=expected.messages[chat_id],
+                messages_db=await conn.fetchval("SELECT count(*) FROM messages WHERE channel_id = $1", chat_id),
+                photos_export=expected.photos[chat_id],
+                photos_db=await conn.fetchval(
                     f"SELECT count(*) FROM media WHERE channel_id = $1 AND kind = '{MediaKind.PHOTO}' "
-                    f"AND status <> '{MediaStatus.SUPERSEDED}'", channel_id),
-            })
+                    f"AND status <> '{MediaStatus.SUPERSEDED}'", chat_id),
+            ))
     return IntegrityReport(checks=checks, export=rows)
 
 
@@ -131,7 +164,7 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = False) -> dict[str, dict[str, object]]:
+async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = False) -> Digest:
     """Canonical sha256 per table (rows in primary-key order, volatile columns left out).
 
     Args:
@@ -142,7 +175,7 @@ async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = Fal
         ``{"<table>": {"rows": int, "sha256": hex, "excluded": [column, …]}, …, "all": {"sha256": hex}}``
         for every table, in name order; equal digests mean equal archived state.
     """
-    result: dict[str, dict[str, object]] = {}
+    result: Digest = {}
     overall = hashlib.sha256()
     for table in await conn.fetch(_TABLES):
         name = table["name"]
@@ -166,11 +199,10 @@ async def table_digest(conn: asyncpg.Connection, *, include_volatile: bool = Fal
 
 @dataclass
 class ArchiveCheck:
-    """What ``tgpipe verify`` (and the end of ``tgpipe archive``) found: the integrity report, the
-    digest of every table when asked for, and media rows counted by ``status``."""
+    """What ``tgpipe verify`` (and the end of ``tgpipe archive``) found: the integrity report (with
+    the digest of every table when asked for), and media rows counted by ``status``."""
 
     report: IntegrityReport
-    digests: dict[str, dict[str, object]] | None
     media_by_status: dict[str, int]
 
 
@@ -188,6 +220,7 @@ async def check_archive(database_url: str, expected: ExportCounts | None = None,
     """
     async with connection(database_url) as conn:
         report = await verify(conn, expected)
-        digests = await table_digest(conn) if digest else None
+        if digest:
+            report = report.model_copy(update={"digest": await table_digest(conn)})
         by_status = dict(await conn.fetch(_MEDIA_BY_STATUS, chats))
-    return ArchiveCheck(report, digests, by_status)
+    return ArchiveCheck(report, by_status)

@@ -23,7 +23,7 @@ class PipelineStalled(TgpipeError):
 
 
 class ProgressTracker:
-    """Message keys ``(channel_id, message_id)`` seen at each stage, fed by the services' hooks.
+    """Message keys ``(chat id, message id)`` seen at each stage, fed by the services' hooks.
 
     ``on_change`` (e.g. a progress-bar refresh) is called after every hook.
     """

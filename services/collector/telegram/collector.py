@@ -31,9 +31,12 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Annotated
 
 import asyncpg
 from faststream.kafka import KafkaBroker
+from pydantic import ConfigDict, Field, computed_field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from rich.progress import Progress, TaskID
 from telethon.errors import FloodWaitError, RPCError
 from telethon.tl import types
@@ -76,19 +79,21 @@ class ChannelResult:
         return self.peer is not None and self.stopped is None
 
 
-@dataclass
+@pydantic_dataclass(config=ConfigDict(serialize_by_alias=True))
 class GapReport:
-    """Missing id ranges of one archived channel, and what a re-fetch found.
+    """Missing id ranges of one archived chat, and what a re-fetch found (``tgpipe collector gaps``).
 
-    ``absent`` ids were not returned by Telegram: deleted, or never used (service messages of
-    other chats do not share channel ids, but deleted ones leave holes). They are reported only.
+    ``gaps`` are ``(first, last)`` id ranges, inclusive. ``absent`` ids were not returned by
+    Telegram: deleted, or never used (service messages of other chats do not share channel ids,
+    but deleted ones leave holes). They are reported only. JSON key of ``chat_id``: ``channel_id``.
     """
 
-    channel_id: int
+    chat_id: Annotated[int, Field(serialization_alias="channel_id")]
     gaps: list[tuple[int, int]]
     recovered: int = 0
-    absent: list[int] = field(default_factory=list)
+    absent: list[int] = Field(default_factory=list)
 
+    @computed_field
     @property
     def missing(self) -> int:
         """How many ids the gaps span."""
@@ -106,9 +111,9 @@ FROM (SELECT message_id, lead(message_id) OVER (ORDER BY message_id) AS next_id
 WHERE next_id > message_id + 1 ORDER BY first"""
 
 
-async def find_gaps(conn: asyncpg.Connection, channel_id: int) -> list[tuple[int, int]]:
-    """Id ranges ``(first, last)`` missing between the lowest and highest archived id of a channel."""
-    return [(r["first"], r["last"]) for r in await conn.fetch(_GAPS, channel_id)]
+async def find_gaps(conn: asyncpg.Connection, chat_id: int) -> list[tuple[int, int]]:
+    """Id ranges ``(first, last)`` missing between the lowest and highest archived id of a chat."""
+    return [(r["first"], r["last"]) for r in await conn.fetch(_GAPS, chat_id)]
 
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
@@ -278,7 +283,7 @@ class TelegramCollector:
         """Report the id ranges missing in the archive of ``peer``; with ``refetch``, fetch them by id
         (at most ``max_ids``) and publish what Telegram still has. Nothing is invented for the rest."""
         async with self.pool.acquire() as conn:
-            report = GapReport(peer.channel_id, await find_gaps(conn, peer.channel_id))
+            report = GapReport(chat_id=peer.channel_id, gaps=await find_gaps(conn, peer.channel_id))
         if not refetch or not report.gaps:
             return report
         self._source = f"telegram:{await self.peers.account_id()}"
