@@ -73,6 +73,8 @@ class Settings(BaseSettings):
         default=None, description="Writer/media service: where to write its readiness state (JSON) for probes.")
     metrics_port: NonNegativeInt = Field(
         default=0, description="Writer/media service: HTTP port of /metrics, /health/ready, /health/live (0: off).")
+    # Every setting is a Field(default, description): groups of them have the same shape (`duplicates`
+    # pairs them), each is its own setting.
     metrics_host: str = Field(
         default="127.0.0.1", min_length=1,
         description="Address the metrics and health server listens on: 127.0.0.1 (this host only) by default; "

@@ -30,6 +30,8 @@ from tgpipe.settings import Settings
 ProcessedHook = Callable[[list[MessageCommitted]], None]
 
 
+# A service is a register_* function on a broker: the same signature as register_writer (`duplicates`
+# pairs them) on purpose, so the runtime starts either the same way.
 def register_media(
     broker: KafkaBroker,
     settings: Settings,

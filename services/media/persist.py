@@ -14,6 +14,8 @@ import asyncpg
 from schemas.vocabulary import MediaKind, MediaStatus
 
 
+# The columns of `media`: the same shape as the event payloads' field lists (`duplicates` pairs it with
+# schemas/events.py MessagePayload), not a copy of them.
 @dataclass(frozen=True, slots=True)
 class MediaRow:
     """One row of ``media`` (statuses: :class:`~schemas.vocabulary.MediaStatus`); ``version_sha256``

@@ -53,6 +53,8 @@ async def publish_all(broker: KafkaBroker, topic: str, events: list[MessageCommi
     await asyncio.gather(*futures)
 
 
+# A service is a register_* function on a broker: the same signature as register_media (`duplicates`
+# pairs them) on purpose, so the runtime starts either the same way.
 def register_writer(
     broker: KafkaBroker,
     settings: Settings,

@@ -44,6 +44,8 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         ConfigurationError: ``kafka_bootstrap_servers`` is unset.
     """
     acks: int | str = "all" if settings.kafka_acks == "all" else int(settings.kafka_acks)
+    # The producer's keyword arguments: the same shape as the consumer's in subscribe_batches
+    # (`duplicates` pairs them), other options of another call.
     return KafkaBroker(
         bootstrap_servers(settings),
         client_id=client_id,

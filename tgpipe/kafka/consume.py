@@ -248,6 +248,8 @@ def subscribe_batches(
         await consume_batch(msg, broker, settings, expected, process, gate=gate)
 
     handler.__name__ = handler.__qualname__ = name
+    # The consumer's keyword arguments: the same shape as the producer's in make_broker (`duplicates`
+    # pairs them), other options of another call.
     broker.subscriber(
         topic,
         group_id=group,

@@ -121,6 +121,8 @@ class EmbeddedPostgres:
             raise RuntimeError("EmbeddedPostgres is not started")
         return f"postgresql://postgres@/{name}?host={quote(str(self._socket_dir), safe='/')}"
 
+    # EmbeddedPostgres and TansuBroker share one lifecycle (an address that raises before start, start
+    # returning it): the same shape on purpose (`duplicates` pairs them), two different servers.
     def start(self) -> str:
         """Start (or join) the server and return :attr:`url`."""
         if self._server is not None:
@@ -254,6 +256,7 @@ class TansuBroker:
             raise RuntimeError("TansuBroker is not started")
         return f"127.0.0.1:{self.port}"
 
+    # The same lifecycle as EmbeddedPostgres (see there; `duplicates` pairs them).
     def start(self) -> str:
         """Start the broker on a free port and return :attr:`bootstrap_servers` once it listens."""
         if self._process is not None:

@@ -85,6 +85,8 @@ SCHEMA = f"""
 """
 
 
+# Each revision runs its own statements and imports no other revision (history never changes), so the
+# same few lines stand in several revisions (`duplicates` pairs them).
 def upgrade() -> None:
     # asyncpg runs one statement per call; the DDL has no ';' followed by a newline inside literals.
     for statement in SCHEMA.split(";\n"):

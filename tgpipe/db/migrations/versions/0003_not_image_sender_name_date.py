@@ -15,6 +15,7 @@ Create Date: 2026-11-22
 
 from alembic import op
 
+# Alembic's revision header: the same shape in every revision (deliberate; `duplicates` pairs them).
 revision = "0003_not_image"
 down_revision = "0002_telegram"
 branch_labels = None

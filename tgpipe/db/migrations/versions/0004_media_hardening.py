@@ -17,6 +17,7 @@ Create Date: 2026-12-02
 
 from alembic import op
 
+# Alembic's revision header: the same shape in every revision (deliberate; `duplicates` pairs them).
 revision = "0004_media"
 down_revision = "0003_not_image"
 branch_labels = None

@@ -26,6 +26,7 @@ Create Date: 2026-12-02
 
 from alembic import op
 
+# Alembic's revision header: the same shape in every revision (deliberate; `duplicates` pairs them).
 revision = "0005_order"
 down_revision = "0004_media"
 branch_labels = None
@@ -59,6 +60,8 @@ ALTER TABLE media ADD CONSTRAINT media_sha256_status_check CHECK (
 """
 
 
+# Each revision runs its own statements and imports no other revision (history never changes), so the
+# same few lines stand in several revisions (`duplicates` pairs them).
 def upgrade() -> None:
     # asyncpg runs one statement per call; the DDL has no ';' followed by a newline inside literals.
     for statement in UPGRADE.split(";\n"):
