@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     (only ``tgpipe archive`` starts one); the deployable services require both.
     """
 
-    model_config = SettingsConfigDict(env_prefix="TGPIPE_", extra="ignore", frozen=True)
+    # An empty variable (``TGPIPE_HOME=``, as compose files and shells often leave them) is unset: an
+    # empty path would otherwise be the current directory, and the embedded server's data would land there.
+    model_config = SettingsConfigDict(env_prefix="TGPIPE_", extra="ignore", frozen=True, env_ignore_empty=True)
 
     home: Path = Field(default=Path("~/.tgpipe"), description="Directory for the embedded default's data.")
     database_url: str | None = Field(default=None, description="PostgreSQL URL (postgresql://…).")
