@@ -39,7 +39,7 @@ def archive_progress() -> Iterator[Callable[[int, int, int, int], None]]:
 
 
 def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> None:
-    """Print the archive summary: chats, messages by type, media by status, time and rate."""
+    """Print the archive summary: chats, messages by type, media by status, coverage recorded, time and rate."""
     console.print(f"[bold]Archived[/bold] {summary.export}")
     chats = Table("chat id", "type", "title", title="Chats")
     for chat_id, chat_type, title in summary.chats:
@@ -54,6 +54,9 @@ def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> 
     for status, count in sorted(media_by_status.items()):
         media.add_row(status, str(count))
     console.print(media)
+    console.print(_table("Coverage recorded", ["chat id", "message ids", "dates", "source"],
+                         [[c.channel.channel_id, f"{c.first_message_id}-{c.last_message_id}",
+                           f"{_iso(c.first_date)} .. {_iso(c.last_date)}", c.source] for c in summary.coverage]))
     console.print(f"Elapsed {summary.elapsed_s:.1f} s (start-up included), {summary.published} messages "
                   f"published, {summary.messages_per_s:,.0f} messages/s")
     if summary.local_time_fallbacks:
