@@ -7,22 +7,30 @@ from schemas.events import (
     ChannelPayload,
     CommittedPayload,
     DeletedPayload,
+    FetchFailed,
+    FetchFailedPayload,
+    FetchRequested,
+    FetchRequestedPayload,
     MediaRef,
     MessageCommitted,
     MessageDeleted,
     MessagePayload,
     MessageUpserted,
     MessageUpsertedPayload,
+    RangeCompleted,
+    RangeCompletedPayload,
     SenderPayload,
     decode_event,
     encode_event,
     text_length_problem,
 )
-from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
+from schemas.vocabulary import ChatType, CoverageSource, MediaKind, MediaStatus, MessageKind, PeerType
 
 __all__ = [
     "SCHEMA_VERSION", "TELEGRAM_MAX_TEXT_CHARS", "ChannelPayload", "ChatType", "CommittedPayload",
-    "DeletedPayload", "MediaKind", "MediaRef", "MediaStatus", "MessageCommitted", "MessageDeleted",
+    "CoverageSource", "DeletedPayload", "FetchFailed", "FetchFailedPayload", "FetchRequested",
+    "FetchRequestedPayload", "MediaKind", "MediaRef", "MediaStatus", "MessageCommitted", "MessageDeleted",
     "MessageKind", "MessagePayload", "MessageUpserted", "MessageUpsertedPayload", "PeerType",
+    "RangeCompleted", "RangeCompletedPayload",
     "SenderPayload", "decode_event", "encode_event", "text_length_problem",
 ]

@@ -1,4 +1,5 @@
-"""Collector transport: publish ``message.upserted`` events to the messages topic.
+"""Collector transport: publish ``message.upserted`` events, then an export's ``range.completed``
+markers (:mod:`services.collector.ranges`), to the messages topic.
 
 Events are keyed by chat id (one chat stays ordered on one partition) and sent without
 a round trip each: up to ``publish_chunk`` sends are in flight before their acks are awaited.
@@ -18,7 +19,15 @@ from collections.abc import Callable, Iterable
 
 from faststream.kafka import KafkaBroker
 
-from schemas import MessageUpserted, MessageUpsertedPayload, encode_event, text_length_problem
+from schemas import (
+    CoverageSource,
+    MessageUpserted,
+    MessageUpsertedPayload,
+    RangeCompleted,
+    encode_event,
+    text_length_problem,
+)
+from services.collector.ranges import RangeTracker
 from tgpipe.kafka.broker import MAX_EVENT_BYTES, publish_event
 from tgpipe.settings import Settings
 
@@ -33,6 +42,7 @@ async def publish_payloads(
     source: str,
     on_acked: Callable[[list[MessageUpserted]], None] | None = None,
     on_refused: Callable[[MessageUpserted, str], None] | None = None,
+    ranges: RangeTracker | None = None,
 ) -> int:
     """Publish each payload as a ``message.upserted`` event and return how many were acknowledged.
 
@@ -42,6 +52,7 @@ async def publish_payloads(
         on_refused: called with each event not published (too large for a record, or a text over
             ``settings.max_text_chars``) and the reason (it is also logged as a warning); ``seq``
             numbers only the events sent, without gaps.
+        ranges: told of every message sent and refused (for the range-complete markers).
 
     Raises:
         aiokafka.errors.KafkaError: a send failed after the producer's own retries.
@@ -64,14 +75,46 @@ async def publish_payloads(
             log.warning("%s", refused)
             if on_refused:
                 on_refused(event, refused)
+            if ranges:
+                ranges.refused(payload.message)
             continue
         futures.append(await publish_event(broker, settings.topic_messages, event, value=value))
         chunk.append(event)
+        if ranges:
+            ranges.sent(payload.channel, payload.message)
         sent += 1
         if len(chunk) >= settings.publish_chunk:
             await flush()
     await flush()
     return sent
+
+
+async def publish_export(
+    broker: KafkaBroker,
+    settings: Settings,
+    payloads: Iterable[MessageUpsertedPayload],
+    *,
+    source: str,
+    on_acked: Callable[[list[MessageUpserted]], None] | None = None,
+    on_refused: Callable[[MessageUpserted, str], None] | None = None,
+    on_marked: Callable[[list[RangeCompleted]], None] | None = None,
+) -> tuple[int, list[RangeCompleted]]:
+    """Publish an export's messages (:func:`publish_payloads`), then, once the broker acknowledged
+    all of them, one ``range.completed`` marker (source ``export``) per stretch of each chat
+    published whole (:class:`~services.collector.ranges.RangeTracker`). Returns the messages
+    acknowledged and the markers, which ``on_marked`` is given once acknowledged.
+
+    Raises:
+        aiokafka.errors.KafkaError: a send failed after the producer's own retries.
+    """
+    ranges = RangeTracker()
+    sent = await publish_payloads(broker, settings, payloads, source=source, on_acked=on_acked,
+                                  on_refused=on_refused, ranges=ranges)
+    markers = ranges.markers(source, CoverageSource.EXPORT)
+    await asyncio.gather(*[await publish_event(broker, settings.topic_messages, m) for m in markers])
+    if on_marked:
+        on_marked(markers)
+    return sent, markers
 
 
 def _encoded(event: MessageUpserted, settings: Settings) -> tuple[bytes, str]:

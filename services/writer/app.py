@@ -1,4 +1,5 @@
-"""Writer transport: consumes ``message.upserted`` and ``message.deleted`` in batches (group ``writer_group``).
+"""Writer transport: consumes ``message.upserted``, ``message.deleted`` and ``range.completed`` in
+batches (group ``writer_group``).
 
 Per batch: one database transaction (see :mod:`services.writer.persist`), then one
 ``message.committed`` event per distinct message whose stored version is the batch's (never for a
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted
+from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted
 from services.writer.persist import version_sha256, write_batch
 from tgpipe.kafka.broker import publish_event
 from tgpipe.kafka.consume import subscribe_batches
@@ -26,6 +27,7 @@ from tgpipe.settings import Settings
 SOURCE = "tgpipe-writer"
 CommittedHook = Callable[[list[MessageCommitted]], None]
 SupersededHook = Callable[[list[tuple[int, int]]], None]
+CoveredHook = Callable[[list[RangeCompleted]], None]
 
 
 def committed_events(written: list[MessageUpserted]) -> list[MessageCommitted]:
@@ -61,6 +63,7 @@ def register_writer(
     pool: Callable[[], asyncpg.Pool],
     on_committed: CommittedHook | None = None,
     on_superseded: SupersededHook | None = None,
+    on_covered: CoveredHook | None = None,
 ) -> None:
     """Subscribe the writer on ``broker``.
 
@@ -71,9 +74,11 @@ def register_writer(
         on_superseded: called, after ``on_committed``, with the ``(chat id, message id)`` of the
             batch's messages whose version lost to a newer stored one (contract O1): they are
             done, and no committed event is published for them.
+        on_covered: called last with the batch's ``range.completed`` markers: their coverage rows
+            are committed (recorded now, or already: a redelivery).
     """
 
-    async def process(events: list[MessageUpserted | MessageDeleted]) -> None:
+    async def process(events: list[MessageUpserted | MessageDeleted | RangeCompleted]) -> None:
         async with pool().acquire() as conn:
             with DB_TRANSACTION.labels("writer").time():
                 written = await write_batch(conn, events)
@@ -86,8 +91,10 @@ def register_writer(
                 won = {(e.payload.channel_id, e.payload.message_id) for e in committed}
                 on_superseded(sorted({(e.payload.message.channel_id, e.payload.message.message_id)
                                       for e in events if isinstance(e, MessageUpserted)} - won))
+            if on_covered and (markers := [e for e in events if isinstance(e, RangeCompleted)]):
+                on_covered(markers)
         except Exception as exc:  # the rows are committed: never split or dead-letter this batch
             raise AfterCommitError(f"after the commit: {type(exc).__name__}: {exc}") from exc
 
     subscribe_batches(broker, settings, topic=settings.topic_messages, group=settings.writer_group,
-                      expected=(MessageUpserted, MessageDeleted), process=process, name="write_messages")
+                      expected=(MessageUpserted, MessageDeleted, RangeCompleted), process=process, name="write_messages")

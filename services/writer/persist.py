@@ -20,7 +20,12 @@ the state is the same for any arrival order, batching, partition count or writer
   sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen;
 * ``message.deleted`` records the earliest deletion time per message in ``message_deletions``
   (also for a message not archived yet) and copies it to ``messages.deleted_at`` (the row stays);
-  a deletion without a chat id goes to ``unresolved_deletions`` and is never matched to a chat.
+  a deletion without a chat id goes to ``unresolved_deletions`` and is never matched to a chat;
+* ``range.completed`` adds one ``coverage`` row per marker (keyed by the marker's event id: a
+  replayed marker adds nothing), after the chat row from its ``channel`` (the same guarded chat
+  upsert as messages, the marker's ``last_date`` standing for when its title was shown). The
+  marker follows its range's messages on the chat's partition, so they are committed in this
+  batch or an earlier one (contract C1).
 
 :func:`write_batch` returns the events whose version is the stored one after the commit (won now,
 or already stored: a redelivered batch), so ``message.committed`` is never published for a
@@ -36,7 +41,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pydantic_core
 
-from schemas import MessageDeleted, MessageUpserted, MessageUpsertedPayload
+from schemas import ChannelPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload, RangeCompleted
 
 # The newest titled observation of a chat wins (:func:`_title_key`; NULLs sort first, strings
 # compare by code point as Python does: COLLATE "C" on UTF-8).
@@ -125,6 +130,16 @@ ON CONFLICT (channel_id, message_id, text_sha256) DO UPDATE SET
 WHERE EXCLUDED.valid_from < message_versions.valid_from
 """
 
+# One ledger row per range-complete marker; a redelivered or replayed marker adds nothing.
+_RECORD_COVERAGE = """
+INSERT INTO coverage (event_id, channel_id, message_ids, dates, source)
+SELECT u.event_id, u.channel_id, int8range(u.first_id, u.last_id, '[]'), tstzrange(u.first_date, u.last_date, '[]'),
+       u.source
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::text[])
+     AS u(event_id, channel_id, first_id, last_id, first_date, last_date, source)
+ON CONFLICT (event_id) DO NOTHING
+"""
+
 # The earliest deletion time per message, kept even before the message is archived (a deletion
 # may arrive first), then copied to the messages of the batch (upserted or deleted) it concerns.
 _RECORD_DELETIONS = """
@@ -174,11 +189,14 @@ def order_key(payload: MessageUpsertedPayload, sha256: str | None = None) -> tup
     return (payload.message.edit_date or _NEVER, payload.observed_at or _NEVER, sha256 or version_sha256(payload))
 
 
-def _title_key(payload: MessageUpsertedPayload) -> tuple[bool, datetime, str, str]:
-    """Order of a chat's observations: titled before untitled, then by :func:`_title_date`, then
-    title and type (a deterministic tiebreak)."""
-    chat = payload.channel
-    return (chat.title is not None, _title_date(payload), chat.title or "", chat.type)
+ChatObservation = tuple[ChannelPayload, datetime]
+
+
+def _title_key(observation: ChatObservation) -> tuple[bool, datetime, str, str]:
+    """Order of a chat's observations ``(chat, when its title was shown)``: titled before untitled,
+    then by that date, then title and type (a deterministic tiebreak)."""
+    chat, date = observation
+    return (chat.title is not None, date, chat.title or "", chat.type)
 
 
 def _title_date(payload: MessageUpsertedPayload) -> datetime:
@@ -201,13 +219,21 @@ def _newest_per_message(events: Sequence[MessageUpserted], hashes: dict[int, str
     return [event for _, event in chosen.values()]
 
 
-def _newest_chats(events: Sequence[MessageUpserted]) -> dict[int, MessageUpsertedPayload]:
-    """Per chat id, the payload whose chat observation has the greatest :func:`_title_key`."""
-    best: dict[int, MessageUpsertedPayload] = {}
-    for event in events:
-        chat_id = event.payload.channel.channel_id
-        if chat_id not in best or _title_key(event.payload) > _title_key(best[chat_id]):
-            best[chat_id] = event.payload
+def _chat_observations(upserts: Sequence[MessageUpserted], markers: Sequence[RangeCompleted]
+                       ) -> list[ChatObservation]:
+    """Every chat observation of the batch: a message's chat at :func:`_title_date`, a marker's at
+    its ``last_date`` (the source showed the chat no earlier than its range's last message)."""
+    return ([(e.payload.channel, _title_date(e.payload)) for e in upserts]
+            + [(m.payload.channel, m.payload.last_date) for m in markers])
+
+
+def _newest_chats(observations: Sequence[ChatObservation]) -> dict[int, ChatObservation]:
+    """Per chat id, the observation with the greatest :func:`_title_key`."""
+    best: dict[int, ChatObservation] = {}
+    for observation in observations:
+        chat_id = observation[0].channel_id
+        if chat_id not in best or _title_key(observation) > _title_key(best[chat_id]):
+            best[chat_id] = observation
     return dict(sorted(best.items()))  # key order: two writers lock shared rows alike
 
 
@@ -229,14 +255,15 @@ def _message_key(event: MessageUpserted) -> tuple[int, int]:
 
 
 async def write_batch(conn: asyncpg.Connection,
-                      events: Sequence[MessageUpserted | MessageDeleted]) -> list[MessageUpserted]:
+                      events: Sequence[MessageUpserted | MessageDeleted | RangeCompleted]) -> list[MessageUpserted]:
     """Apply ``events`` in one transaction, parents first, deletions last.
 
     Args:
         conn: a connection not inside a transaction; this opens and commits one.
-        events: decoded ``message.upserted`` / ``message.deleted`` events in topic order
-            (duplicates allowed). Within a batch every upsert is applied before every deletion
-            (Telegram never reuses a deleted message id).
+        events: decoded ``message.upserted`` / ``message.deleted`` / ``range.completed`` events in
+            topic order (duplicates allowed). Within a batch every upsert is applied before every
+            deletion (Telegram never reuses a deleted message id); the markers' coverage rows are
+            written in the same transaction (contract C1).
 
     Returns:
         One upsert event per distinct message whose version is the stored one once the
@@ -248,16 +275,17 @@ async def write_batch(conn: asyncpg.Connection,
     """
     upserts = [e for e in events if isinstance(e, MessageUpserted)]
     deletions = [e for e in events if isinstance(e, MessageDeleted)]
+    markers = [e for e in events if isinstance(e, RangeCompleted)]
     hashes = {id(e): version_sha256(e.payload) for e in upserts}
     unique = _newest_per_message(upserts, hashes)
-    chats = _newest_chats(upserts)
+    chats = _newest_chats(_chat_observations(upserts, markers))
     senders = _sender_names(upserts)
     resolved = _earliest_deletions(deletions)
     current: set[tuple[int, int]] = set()
     async with conn.transaction():
         if chats:
             await conn.execute(_UPSERT_CHATS, list(chats), *_columns(
-                (p.channel.type, p.channel.title, _title_date(p)) for p in chats.values()))
+                (chat.type, chat.title, date) for chat, date in chats.values()))
         if senders:
             await conn.execute(
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
@@ -275,6 +303,10 @@ async def write_batch(conn: asyncpg.Connection,
         if unresolved := [(e.event_id, i, e.payload.deleted_at, e.source) for e in deletions
                           if e.payload.channel_id is None for i in e.payload.message_ids]:
             await conn.execute(_RECORD_UNRESOLVED, *_columns(unresolved))
+        if markers:
+            await conn.execute(_RECORD_COVERAGE, *_columns(
+                (m.event_id, m.payload.channel.channel_id, m.payload.first_message_id, m.payload.last_message_id,
+                 m.payload.first_date, m.payload.last_date, m.payload.source) for m in markers))
     return [e for e in unique if _message_key(e) in current]
 
 

@@ -46,6 +46,8 @@ def test_archive_prints_summary_and_clean_verify(settings, tiny_export):
     assert "verify: clean" in result.output
     assert "outside_export_root" in result.output  # media by status
     assert "'../../etc/passwd' refused" in result.output
+    coverage = result.output.split("Coverage recorded", 1)[1]
+    assert re.search(r"│ 77 +│ 1-2 +│ 2024-01-01T10:00:00\+00:00 ", coverage), coverage  # the export's first..last
 
 
 def test_verify_json_and_nonzero_exit_on_violation(settings, tiny_export):

@@ -10,6 +10,9 @@ import pytest
 from services.media.store import ContentStore
 from tests.support.factories import two_exports
 from tests.support.factories import EXPORTS
+from datetime import UTC, datetime
+
+from tgpipe.db.coverage import chat_coverage
 from tgpipe.ops.archive import archive, expected_counts
 from tgpipe.ops.verify import table_digest, verify
 
@@ -72,4 +75,31 @@ async def test_re_archiving_an_older_export_finishes_and_changes_nothing(setting
     summary = await archive(settings, older, stall_timeout=20)
     assert summary.published == 1
     async with db.acquire() as conn:
-        assert await table_digest(conn) == first
+        after = await table_digest(conn)
+        # The older export is one more source of post 1 (its own ledger row); nothing else changes.
+        assert {k: v for k, v in after.items() if k not in ("coverage", "all")} == {
+            k: v for k, v in first.items() if k not in ("coverage", "all")}
+        assert (await chat_coverage(conn, 9)).ids == [(1, 2)]
+        assert after["coverage"]["rows"] == first["coverage"]["rows"] + 1
+
+
+async def test_contract_C1_archive_records_the_exports_first_to_last_message(settings, db, shared_data):
+    """Independent of the collector: the first and last entry of trantor's result.json (id and
+    ``date_unixtime``); archiving it again adds no ledger row (the same marker)."""
+    export = shared_data / "trantor-library-channel"
+    raw = json.loads((export / "result.json").read_text(encoding="utf-8"))
+    ids = sorted(m["id"] for m in raw["messages"])
+    dates = sorted(datetime.fromtimestamp(int(m["date_unixtime"]), UTC) for m in raw["messages"])
+
+    summary = await archive(settings, export)
+    assert [(c.channel.channel_id, c.first_message_id, c.last_message_id) for c in summary.coverage] == [
+        (raw["id"], ids[0], ids[-1])]
+    async with db.acquire() as conn:
+        coverage = await chat_coverage(conn, raw["id"])
+        assert coverage.ids == [(ids[0], ids[-1])]
+        assert coverage.dates == [(dates[0], dates[-1])]
+        assert [r.source for r in coverage.ranges] == ["export"]
+        first = await table_digest(conn, include_volatile=True)
+    await archive(settings, export)
+    async with db.acquire() as conn:
+        assert (await table_digest(conn, include_volatile=True))["coverage"] == first["coverage"]

@@ -34,7 +34,10 @@ def test_asyncapi_document_names_every_topic_with_its_event_schema():
     }
     either = spec["components"]["schemas"][upserted_or_deleted]
     assert sorted(s["$ref"] for s in either["anyOf"]) == ["#/components/schemas/MessageDeleted",
-                                                          "#/components/schemas/MessageUpserted"]
+                                                          "#/components/schemas/MessageUpserted",
+                                                          "#/components/schemas/RangeCompleted"]
+    marker = spec["components"]["schemas"]["RangeCompleted"]
+    assert marker["properties"]["type"]["const"] == "range.completed"
 
 
 def test_docs_gen_writes_the_document(tmp_path):

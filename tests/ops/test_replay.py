@@ -61,6 +61,7 @@ async def test_contract_R1_replay_into_an_empty_database_gives_the_archive_then_
     summary = await archive(settings, shared_data / name)
     original = await _digest(settings.database_url)
     assert original["messages"]["rows"] == summary.published
+    assert original["coverage"]["rows"] == len(summary.coverage) == 1  # the ledger is rebuilt too (C1)
 
     async with fresh_database(postgres_url, None) as target:  # empty: replay migrates it
         replica = settings.model_copy(update={"media_root": tmp_path / "replayed-media"})

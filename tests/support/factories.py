@@ -13,6 +13,8 @@ from schemas import (
     MessagePayload,
     MessageUpserted,
     MessageUpsertedPayload,
+    RangeCompleted,
+    RangeCompletedPayload,
     SenderPayload,
 )
 
@@ -47,6 +49,15 @@ def message_event(chat_id: int, message_id: int, *, text: str = "", edited_after
             media=media or [],
         ),
     )
+
+
+def range_marker(chat_id: int, first_id: int, last_id: int, *, first_date: datetime = T0,
+                 last_date: datetime = T0, title: str | None = "chan", source: str = "export") -> RangeCompleted:
+    """A ``range.completed`` marker of public channel ``chat_id``: ids ``first_id..last_id`` and dates
+    ``first_date..last_date`` archived completely from ``source``."""
+    return RangeCompleted(source="test", payload=RangeCompletedPayload(
+        channel=ChannelPayload(channel_id=chat_id, type="public_channel", title=title), source=source,
+        first_message_id=first_id, last_message_id=last_id, first_date=first_date, last_date=last_date))
 
 
 def two_exports(root: Path) -> tuple[Path, Path]:

@@ -32,7 +32,7 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     """Publish every message of a Telegram Desktop export to the messages topic (deployed collector).
 
     Exit 2 when the export cannot be read at all (nothing published)."""
-    from services.collector.publish import publish_payloads
+    from services.collector.publish import publish_export
     from tgpipe.ops.archive import open_export
     from tgpipe.kafka.broker import ensure_topics, make_broker
     from tgpipe.runtime.service import check_idempotent_producer
@@ -43,19 +43,20 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
 
     refused: list[str] = []
 
-    async def run() -> int:
+    async def run() -> tuple[int, list]:
         await ensure_topics(settings)
         await check_idempotent_producer(settings)
         broker = make_broker(settings, client_id="tgpipe-collector")
         await broker.start()
         try:
-            return await publish_payloads(broker, settings, reader.payloads(), source=f"export:{reader.export_root}",
-                                          on_refused=lambda _event, reason: refused.append(reason))
+            return await publish_export(broker, settings, reader.payloads(), source=f"export:{reader.export_root}",
+                                        on_refused=lambda _event, reason: refused.append(reason))
         finally:
             await broker.stop()
 
-    published = asyncio.run(run())
-    console.print(f"published {published} messages to {settings.topic_messages}")
+    published, markers = asyncio.run(run())
+    console.print(f"published {published} messages and {len(markers)} range-complete markers to "
+                  f"{settings.topic_messages}")
     for problem in [*map(str, reader.problems + reader.repaired), *refused]:
         console.print(f"[red]export problem:[/red] {problem}", soft_wrap=True)
 

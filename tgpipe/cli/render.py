@@ -16,6 +16,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the jobs import the services; a command imports them when it runs
     from tgpipe.ops.archive import ArchiveSummary
+    from tgpipe.ops.coverage import CoverageResult
     from tgpipe.ops.gaps import Gaps
     from tgpipe.ops.status import Status
     from tgpipe.ops.verify import Digest, IntegrityReport
@@ -39,7 +40,7 @@ def archive_progress() -> Iterator[Callable[[int, int, int, int], None]]:
 
 
 def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> None:
-    """Print the archive summary: chats, messages by type, media by status, time and rate."""
+    """Print the archive summary: chats, messages by type, media by status, coverage recorded, time and rate."""
     console.print(f"[bold]Archived[/bold] {summary.export}")
     chats = Table("chat id", "type", "title", title="Chats")
     for chat_id, chat_type, title in summary.chats:
@@ -54,6 +55,9 @@ def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> 
     for status, count in sorted(media_by_status.items()):
         media.add_row(status, str(count))
     console.print(media)
+    console.print(_table("Coverage recorded", ["chat id", "message ids", "dates", "source"],
+                         [[c.channel.channel_id, f"{c.first_message_id}-{c.last_message_id}",
+                           f"{_iso(c.first_date)} .. {_iso(c.last_date)}", c.source] for c in summary.coverage]))
     console.print(f"Elapsed {summary.elapsed_s:.1f} s (start-up included), {summary.published} messages "
                   f"published, {summary.messages_per_s:,.0f} messages/s")
     if summary.local_time_fallbacks:
@@ -100,10 +104,11 @@ def _table(title: str, columns: list[str], rows: Iterable[list[Any]]) -> Table:
 
 
 def render_status(report: Status) -> None:
-    """Print ``tgpipe status``: chats, media by status, consumer lag per partition, dead letters."""
+    """Print ``tgpipe status``: chats, their coverage, media by status, consumer lag per partition, dead letters."""
     console.print(_table("Chats", ["chat id", "title", "messages", "deleted", "newest message", "last archived"],
                          [[c.chat_id, c.title, c.messages, c.deleted, _iso(c.newest_message), _iso(c.last_archived)]
                           for c in report.chats]))
+    console.print(coverage_table(report.coverage))
     console.print(_table("Media by status", ["status", "media"], [[k, v] for k, v in report.media.items()]))
     console.print(_table("Consumer lag", ["group", "topic", "partition", "committed", "high watermark", "lag"],
                          [[g.group, g.topic, p.partition, p.committed, p.high_watermark, p.lag]
@@ -122,6 +127,21 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _spans(pairs: list[tuple[Any, Any]], show: Callable[[Any], Any] = str, limit: int = 10, dash: str = "-") -> str:
+    """``a-b, c-d …`` (``a`` alone when ``a == b``; ``dash`` between), the first ``limit`` pairs;
+    ``-`` when none."""
+    text = ", ".join(show(a) if a == b else f"{show(a)}{dash}{show(b)}" for a, b in pairs[:limit])
+    return (text + (" …" if len(pairs) > limit else "")) or "-"
+
+
+def coverage_table(coverage: list[CoverageResult]) -> Table:
+    """Per chat: covered message ids and dates, their holes, and the ledger's sources."""
+    return _table("Coverage", ["chat id", "covered ids", "id holes", "covered dates", "date holes", "sources"],
+                  [[c.chat_id, _spans(c.ids), _spans(c.id_holes), _spans(c.dates, _iso, dash=" .. "),
+                    _spans(c.date_holes, _iso, dash=" .. "), ", ".join(sorted({r.source for r in c.ranges})) or "-"]
+                   for c in coverage])
+
+
 def render_collection(results: Iterable[Any]) -> None:
     """Print the per-channel outcome of ``tgpipe collector telegram`` (``ChannelResult`` s)."""
     table = Table("channel", "id", "title", "published", "deleted", "status", title="Telegram collection")
@@ -132,12 +152,13 @@ def render_collection(results: Iterable[Any]) -> None:
 
 
 def render_gaps(found: Gaps) -> None:
-    """Print ``tgpipe collector gaps`` (with the re-fetch columns when the ids were re-fetched)."""
+    """Print ``tgpipe collector gaps`` (with the re-fetch columns when the ids were re-fetched), then
+    the chats' coverage."""
     table = Table("chat id", "missing ids", "ranges", *(("recovered", "absent on Telegram") if found.refetched else ()),
                   title="Gaps")
     for report in found.chats:
-        ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in report.gaps[:20])
-        ranges += " …" if len(report.gaps) > 20 else ""
+        ranges = _spans(report.gaps, limit=20)
         extra = (str(report.recovered), str(len(report.absent))) if found.refetched else ()
         table.add_row(str(report.chat_id), str(report.missing), ranges, *extra)
     console.print(table)
+    console.print(coverage_table(found.coverage))

@@ -11,7 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
-from schemas import MessageCommitted, MessageDeleted, MessageUpserted, encode_event
+from schemas import MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted, encode_event
 from tgpipe.kafka.admin import admin_client, bootstrap_servers
 from tgpipe.settings import Settings
 
@@ -60,7 +60,8 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
     )
 
 
-async def publish_event(broker: KafkaBroker, topic: str, event: MessageUpserted | MessageCommitted | MessageDeleted,
+async def publish_event(broker: KafkaBroker, topic: str,
+                        event: MessageUpserted | MessageCommitted | MessageDeleted | RangeCompleted,
                         *, value: bytes | None = None) -> asyncio.Future:
     """Send one tgpipe event to ``topic`` without waiting for the broker; return its ack future.
 

@@ -1,8 +1,9 @@
 """``tgpipe archive``: collector, writer and media service wired together in one process.
 
 The services run exactly as deployed (their own Kafka clients and consumer groups); this module
-only starts them, publishes the export, and waits until every published message has been
-committed by the writer and processed by the media service. Completion is observed through
+only starts them, publishes the export (its messages, then a range-complete marker per chat), and
+waits until every published message has been committed by the writer and processed by the media
+service, and every marker recorded in the coverage ledger. Completion is observed through
 the services' hooks (message keys), never through topic end offsets.
 """
 
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from schemas import MediaKind, MessageUpsertedPayload
+from schemas import MediaKind, MessageUpsertedPayload, RangeCompletedPayload
 from services.collector.export import ExportReader
-from services.collector.publish import publish_payloads
+from services.collector.publish import publish_export
 from tgpipe.kafka.broker import ensure_topics
 from tgpipe.kafka.dead_letters import watch_dead_letters
 from tgpipe.db.migrations import upgrade
@@ -42,6 +43,8 @@ class ArchiveSummary:
     timezone: str | None
     problems: list[str] = field(default_factory=list)
     expected: ExportCounts = field(default_factory=ExportCounts)
+    coverage: list[RangeCompletedPayload] = field(default_factory=list)
+    """The range-complete markers of this run the writer recorded (chat, ids, dates), in chat-id order."""
 
     @property
     def messages_per_s(self) -> float:
@@ -134,10 +137,10 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         # A message a service dead-letters ends the wait too, and is reported (never a stall).
         watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
         try:
-            published = await publish_payloads(collector, settings, payloads,
-                                               source=f"export:{reader.export_root}",
-                                               on_acked=tracker.on_published,
-                                               on_refused=lambda _event, reason: refused.append(reason))
+            published, markers = await publish_export(collector, settings, payloads,
+                                                      source=f"export:{reader.export_root}",
+                                                      on_acked=tracker.on_published, on_marked=tracker.on_marked,
+                                                      on_refused=lambda _event, reason: refused.append(reason))
             await tracker.wait_until(lambda: tracker.done, stall_timeout)
         finally:
             watcher.cancel()
@@ -155,6 +158,9 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
             f"message {u.message_id} in chat {u.chat_id}: media path {u.path!r} refused: {u.reason}"
             for u in reader.unsafe_paths] + refused + [
             f"message {m} in chat {c}: dead-lettered, not archived ({reason}; see `tgpipe dlq`)"
-            for (c, m), reason in sorted(tracker.dead_lettered.items())],
+            for (c, m), reason in sorted(tracker.dead_lettered.items())] + [
+            f"coverage marker of chat {tracker.marked[e].payload.channel.channel_id}: dead-lettered, not recorded "
+            f"({reason})" for e, reason in tracker.markers_dead_lettered.items()],
         expected=loaded.expected,
+        coverage=[m.payload for m in markers if m.event_id in tracker.covered],
     )

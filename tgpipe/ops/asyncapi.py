@@ -30,7 +30,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
-from schemas import MessageCommitted, MessageDeleted, MessageUpserted
+from schemas import MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted
 from tgpipe.kafka.broker import make_broker
 from tgpipe.settings import Settings
 
@@ -77,10 +77,13 @@ def spec_broker(settings: Settings) -> KafkaBroker:
     broker = make_broker(settings, client_id="tgpipe")
     register_writer(broker, settings, no_pool)
     register_media(broker, settings, no_pool)
-    broker.publisher(settings.topic_messages, title="collector:publish", schema=MessageUpserted | MessageDeleted,
+    broker.publisher(settings.topic_messages, title="collector:publish",
+                     schema=MessageUpserted | MessageDeleted | RangeCompleted,
                      description="The collector (`tgpipe collector export|telegram`): one event per message, "
                                  "key = chat id, so a chat stays ordered on one partition "
-                                 "(murmur2 of the key, as the Java client: see the description).")
+                                 "(murmur2 of the key, as the Java client: see the description); after a "
+                                 "range's messages, a range.completed marker on the same partition, which the "
+                                 "writer records in the coverage ledger with the batch that holds it (contract C1).")
     broker.publisher(settings.topic_committed, title="writer:publish-committed", schema=MessageCommitted,
                      description="The writer, after the batch's transaction committed and before its offsets: "
                                  "one event per distinct message (at least once), key = chat id.")

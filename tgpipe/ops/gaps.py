@@ -1,6 +1,7 @@
-"""``tgpipe collector gaps``: missing message-id ranges per archived chat, optionally re-fetched.
+"""``tgpipe collector gaps``: missing message-id ranges per archived chat, optionally re-fetched, and
+each chat's coverage and its holes (:mod:`tgpipe.ops.coverage`).
 
-Source: the ``messages`` and ``channel_peers`` tables; with a Telegram client, the missing ids
+Source: the ``messages``, ``channel_peers`` and ``coverage`` tables; with a Telegram client, the missing ids
 are fetched by id through :class:`services.collector.telegram.collector.TelegramCollector`
 (Telegram channels only: the chats the live collector follows).
 """
@@ -12,6 +13,7 @@ import asyncpg
 from services.collector.telegram.collector import GapReport, TelegramCollector, find_gaps
 from tgpipe.db import create_pool
 from tgpipe.kafka.broker import make_broker
+from tgpipe.ops.coverage import CoverageResult, coverage_of
 from tgpipe.ops.errors import UnknownChannelError
 from tgpipe.ops.results import Result
 from tgpipe.settings import Settings
@@ -24,10 +26,12 @@ _ALL_CHATS = "SELECT channel_id FROM channels ORDER BY 1"
 class Gaps(Result):
     """What ``tgpipe collector gaps`` found: one :class:`GapReport` per chat, in the order asked
     (``chat_id`` order for all chats); ``refetched`` when the missing ids were fetched from Telegram
-    (then ``recovered`` and ``absent`` say what it still had)."""
+    (then ``recovered`` and ``absent`` say what it still had); ``coverage``: each of those chats'
+    covered id and date ranges and their holes, in the same order."""
 
     refetched: bool
     chats: list[GapReport]
+    coverage: list[CoverageResult]
 
 
 async def chat_ids(conn: asyncpg.Connection, refs: list[str]) -> list[int]:
@@ -63,11 +67,13 @@ async def gaps(settings: Settings, client: TelegramClient | None, refs: list[str
             ids = await chat_ids(conn, refs)
             if client is None:
                 return Gaps(refetched=False,
-                            chats=[GapReport(chat_id=i, gaps=await find_gaps(conn, i)) for i in ids])
+                            chats=[GapReport(chat_id=i, gaps=await find_gaps(conn, i)) for i in ids],
+                            coverage=[await coverage_of(conn, i) for i in ids])
         await broker.start()
         collector = TelegramCollector(client, broker, settings, pool)
-        return Gaps(refetched=True,
-                    chats=[await collector.gaps(await collector.peers.for_channel(i), refetch=True) for i in ids])
+        chats = [await collector.gaps(await collector.peers.for_channel(i), refetch=True) for i in ids]
+        async with pool.acquire() as conn:  # after the re-fetch: what the writer recorded by now
+            return Gaps(refetched=True, chats=chats, coverage=[await coverage_of(conn, i) for i in ids])
     finally:
         if broker is not None:
             await broker.stop()

@@ -1,7 +1,7 @@
 """``tgpipe status``: what the archive holds and how far the consumers are, for an operator.
 
 * Per chat (PostgreSQL): messages, deleted ones, the newest message's date and when a message
-  of it was last archived; media rows by status.
+  of it was last archived; its coverage and holes (:mod:`tgpipe.ops.coverage`); media rows by status.
 * Consumer lag per group and partition: the group's committed offset against the partition's
   high watermark, read without joining the group (``committed`` and ``end_offsets`` of a
   consumer that never subscribes). Apache Kafka reports true high watermarks; the local Tansu
@@ -21,6 +21,7 @@ from pydantic import Field, computed_field
 from tgpipe.db import connection
 from tgpipe.kafka.admin import offsets_consumer
 from tgpipe.kafka.dead_letters import ERROR_CLASS, read_dead_letters
+from tgpipe.ops.coverage import CoverageResult, coverage_of
 from tgpipe.ops.results import IsoDatetime, Result
 from tgpipe.settings import Settings
 
@@ -79,10 +80,11 @@ class DeadLetterCounts(Result):
 
 
 class DatabaseStatus(Result):
-    """What PostgreSQL holds: the chats (``channel_id`` order) and media rows by ``status``.
-    JSON key of ``chats``: ``channels``."""
+    """What PostgreSQL holds: the chats (``channel_id`` order), their coverage (same order) and media
+    rows by ``status``. JSON key of ``chats``: ``channels``."""
 
     chats: list[ChatStatus] = Field(serialization_alias="channels")
+    coverage: list[CoverageResult]
     media: dict[str, int]
 
 
@@ -108,8 +110,9 @@ async def database_status(database_url: str) -> DatabaseStatus:
         chats = [ChatStatus(chat_id=r["channel_id"], title=r["title"], messages=r["messages"], deleted=r["deleted"],
                             newest_message=r["newest_message"], last_archived=r["last_archived"])
                  for r in await conn.fetch(_CHATS)]
+        coverage = [await coverage_of(conn, c.chat_id) for c in chats]
         media = dict(await conn.fetch("SELECT status, count(*) FROM media GROUP BY status ORDER BY status"))
-    return DatabaseStatus(chats=chats, media=media)
+    return DatabaseStatus(chats=chats, coverage=coverage, media=media)
 
 
 async def group_lag(settings: Settings, group: str, topic: str) -> GroupLag:
@@ -145,5 +148,5 @@ async def status(settings: Settings, *, idle_s: float = 2.0) -> Status:
                                    (settings.media_group, settings.topic_committed))]
     letters = await read_dead_letters(settings, idle_s=idle_s)
     by_class = Counter(letter.header(ERROR_CLASS) or "-" for letter in letters)
-    return Status(chats=database.chats, media=database.media, consumer_groups=groups,
+    return Status(chats=database.chats, coverage=database.coverage, media=database.media, consumer_groups=groups,
                   dead_letters=DeadLetterCounts(total=len(letters), by_error_class=dict(sorted(by_class.items()))))

@@ -42,6 +42,7 @@ VOLATILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "message_versions": ("recorded_at", "source_event_id"),
     "channel_peers": ("resolved_at",),
     "unresolved_deletions": ("recorded_at",),
+    "coverage": ("recorded_at",),
 }
 
 _TABLES = """

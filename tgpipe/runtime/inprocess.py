@@ -45,7 +45,7 @@ async def running_services(settings: Settings, tracker: ProgressTracker, *, writ
         if writer_middleware:
             brokers[-1].add_middleware(writer_middleware(replica))
         register_writer(brokers[-1], settings, pool.get, on_committed=tracker.on_committed,
-                        on_superseded=tracker.on_superseded)
+                        on_superseded=tracker.on_superseded, on_covered=tracker.on_covered)
     if media:
         brokers.append(make_broker(settings, client_id="tgpipe-media"))
         register_media(brokers[-1], settings, pool.get, on_processed=tracker.on_processed, telegram=telegram)

@@ -1,8 +1,8 @@
 """Progress of messages through the pipeline, observed in-process through the services' hooks.
 
 Used by ``tgpipe archive`` and ``tgpipe replay`` (and the tests and the benchmark) to know when
-every published message was committed by the writer and processed by the media service, without
-reading end offsets.
+every published message was committed by the writer and processed by the media service, and
+every published range-complete marker recorded in the coverage ledger, without reading end offsets.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 
-from schemas import MessageCommitted, MessageUpserted, decode_event
+from schemas import MessageCommitted, MessageUpserted, RangeCompleted, decode_event
 from tgpipe.kafka.dead_letters import ERROR_CLASS, ERROR_MESSAGE, DeadLetter
 from tgpipe.errors import EventError, TgpipeError
 
@@ -35,6 +35,9 @@ class ProgressTracker:
         self.superseded: set[MessageKey] = set()  # a version the writer refused: a newer one is stored
         self.dead_lettered: dict[MessageKey, str] = {}  # published here, dead-lettered: why
         self._published_ids: dict[uuid.UUID, MessageKey] = {}
+        self.marked: dict[uuid.UUID, RangeCompleted] = {}  # markers published here, by event id
+        self.covered: dict[uuid.UUID, RangeCompleted] = {}  # markers the writer recorded
+        self.markers_dead_lettered: dict[uuid.UUID, str] = {}  # published here, dead-lettered: why
         self._changed = asyncio.Event()
         self._on_change = on_change
 
@@ -61,13 +64,26 @@ class ProgressTracker:
         except EventError:
             return
         event_id = event.payload.causation_id if isinstance(event, MessageCommitted) else event.event_id
-        if (key := self._published_ids.get(event_id)) is not None:
+        if event_id in self.marked:
+            self.markers_dead_lettered[event_id] = f"{letter.header(ERROR_CLASS)}: {letter.header(ERROR_MESSAGE)}"
+            self._notify()
+        elif (key := self._published_ids.get(event_id)) is not None:
             self.dead_lettered[key] = f"{letter.header(ERROR_CLASS)}: {letter.header(ERROR_MESSAGE)}"
             self._notify()
 
     def on_committed(self, events: list[MessageCommitted]) -> None:
         """Writer hook: these messages are committed and their committed events acknowledged."""
         self._add(self.committed, ((e.payload.channel_id, e.payload.message_id) for e in events))
+
+    def on_marked(self, events: list[RangeCompleted]) -> None:
+        """Collector hook: these range-complete markers were acknowledged by the broker."""
+        self.marked.update((e.event_id, e) for e in events)
+        self._notify()
+
+    def on_covered(self, events: list[RangeCompleted]) -> None:
+        """Writer hook: these markers' coverage rows are committed."""
+        self.covered.update((e.event_id, e) for e in events)
+        self._notify()
 
     def on_superseded(self, keys: list[MessageKey]) -> None:
         """Writer hook: these messages' versions lost to newer stored ones (contract O1); the
@@ -81,8 +97,10 @@ class ProgressTracker:
     @property
     def done(self) -> bool:
         """Every published message was committed and then processed by the media service,
-        superseded by a newer stored version, or dead-lettered on the way."""
-        return self.published <= self.processed | self.superseded | self.dead_lettered.keys()
+        superseded by a newer stored version, or dead-lettered on the way; and every published
+        marker was recorded or dead-lettered."""
+        return (self.published <= self.processed | self.superseded | self.dead_lettered.keys()
+                and self.marked.keys() <= self.covered.keys() | self.markers_dead_lettered.keys())
 
     async def wait_until(self, predicate: Callable[[], bool], stall_timeout: float) -> None:
         """Return once ``predicate()`` holds.
@@ -100,5 +118,5 @@ class ProgressTracker:
                 raise PipelineStalled(
                     f"no progress for {stall_timeout:.0f}s: published {len(self.published)}, "
                     f"committed {len(self.committed)}, superseded {len(self.superseded)}, "
-                    f"media {len(self.processed)}"
+                    f"media {len(self.processed)}, markers {len(self.marked)}, recorded {len(self.covered)}"
                 ) from None
