@@ -282,7 +282,8 @@ class TelegramCollector:
         await self._publish_upserts(batch, result)
         if stretch.last is not None and self._refused == refused:
             await self._publish_marker(peer, CoverageSource.TELEGRAM_BACKFILL, stretch)
-            self._marked[peer.channel_id] = stretch.last
+        if (stretch.last or anchor) is not None and self._refused == refused:
+            self._marked[peer.channel_id] = stretch.last or anchor  # where live coverage goes on from
 
     async def refetch(self, peer: ChannelPeer, start: datetime, end: datetime) -> int:
         """Publish every message of ``peer`` dated ``start..end`` (inclusive, aware), then a

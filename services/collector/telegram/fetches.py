@@ -3,7 +3,7 @@
 The API publishes ``fetch.requested`` (chat, dates ``start..end``, request id) on the fetch-requests
 topic (``TGPIPE_TOPIC_FETCH_REQUESTS``, keyed by chat). While following, the collector consumes it in
 its own consumer group (``TGPIPE_TELEGRAM_FETCH_GROUP``, from the earliest offset) and, for a chat it
-serves, re-fetches the range (:meth:`TelegramCollector.refetch`: the messages, then a
+serves, re-fetches the range (``TelegramCollector.refetch``: the messages, then a
 ``range.completed`` marker on the messages topic). On any failure it publishes ``fetch.failed`` with
 the reason on the fetch-requests topic, same key, so the answer follows its request on the partition
 the requester reads; no marker is published then, so nothing of the range counts as covered
@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
 from telethon.errors import RPCError
 
 from schemas import FetchFailed, FetchFailedPayload, FetchRequested, decode_event
@@ -32,10 +34,8 @@ from tgpipe.kafka.admin import offsets_consumer
 from tgpipe.kafka.broker import consumer_options, publish_event
 from tgpipe.kafka.consume import dead_letter
 from tgpipe.telegram.client import ChannelPeer
+from tgpipe.settings import Settings
 from tgpipe.telegram.flood import FloodWaitTooLong
-
-if TYPE_CHECKING:
-    from services.collector.telegram.collector import TelegramCollector
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,22 @@ FETCH_FAILURES = (FloodWaitTooLong, RPCError, ValueError, OSError, TgpipeError)
 _POLL_MS = 500  # how long one poll waits for requests; the stop event is checked in between
 
 
-async def serve_fetch_requests(collector: TelegramCollector, served: dict[int, ChannelPeer],
+
+class RangeCollector(Protocol):
+    """What serving needs of :class:`~services.collector.telegram.collector.TelegramCollector`."""
+
+    settings: Settings
+    broker: KafkaBroker
+
+    @property
+    def source(self) -> str:
+        """The envelope ``source`` of what the collector publishes."""
+
+    async def refetch(self, peer: ChannelPeer, start: datetime, end: datetime) -> int:
+        """Publish the range's messages, then its marker (raises on failure, no marker then)."""
+
+
+async def serve_fetch_requests(collector: RangeCollector, served: dict[int, ChannelPeer],
                                stop: asyncio.Event) -> None:
     """Answer the fetch requests of the fetch-requests topic until ``stop`` is set.
 
@@ -68,7 +83,7 @@ async def serve_fetch_requests(collector: TelegramCollector, served: dict[int, C
                 await consumer.commit()
 
 
-async def _answer(collector: TelegramCollector, served: dict[int, ChannelPeer], record: ConsumerRecord) -> None:
+async def _answer(collector: RangeCollector, served: dict[int, ChannelPeer], record: ConsumerRecord) -> None:
     settings = collector.settings
     try:
         event = decode_event(record.value or b"", max_text_chars=settings.max_text_chars)
