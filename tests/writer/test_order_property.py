@@ -100,7 +100,7 @@ def scenarios(draw) -> tuple[list[Event], list[list[Event]], list[bool]]:
 
 
 async def _clear(conn: asyncpg.Connection) -> None:
-    await conn.execute("TRUNCATE media, message_versions, message_deletions, unresolved_deletions, messages, "
+    await conn.execute("TRUNCATE coverage, media, message_versions, message_deletions, unresolved_deletions, messages, "
                        "senders, channels")
 
 

@@ -146,7 +146,7 @@ async def test_contract_O1_a_later_reading_corrects_dates_stored_with_a_wrong_zo
                 (2, datetime(2020, 8, 3, 22, tzinfo=UTC), datetime(2020, 8, 3, 23, tzinfo=UTC))]
     async with db.acquire() as conn:
         for first, second in ((wrong, corrected), (corrected, wrong)):
-            await conn.execute("TRUNCATE media, message_versions, messages, senders, channels")
+            await conn.execute("TRUNCATE coverage, media, message_versions, messages, senders, channels")
             await write_batch(conn, first)
             await write_batch(conn, second)
             rows = await conn.fetch("SELECT message_id, date, edit_date FROM messages ORDER BY 1")
