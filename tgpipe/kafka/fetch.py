@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -79,12 +79,16 @@ class KafkaRangeFetcher:
         self.uncovered = uncovered
 
     async def fetch(self, chat_id: int, start: datetime, end: datetime) -> None:
-        """Return once chat ``chat_id``'s ``start..end`` (inclusive, aware) is covered; at once when it is.
+        """Return once chat ``chat_id``'s ``start..end`` (inclusive, aware; ``end`` cut at now, and a
+        period that starts in the future returns at once) is covered; at once when it is.
 
         Raises:
             FetchError: the collector answered ``fetch.failed`` (its reason), the period was not
                 covered within ``api_fetch_timeout_s``, or the broker failed.
         """
+        end = min(end, datetime.now(UTC))  # later messages do not exist yet: nothing to fetch there
+        if start > end:
+            return
         holes = await self.uncovered(chat_id, start, end)
         if not holes:
             return

@@ -286,18 +286,23 @@ class TelegramCollector:
             self._marked[peer.channel_id] = stretch.last or anchor  # where live coverage goes on from
 
     async def refetch(self, peer: ChannelPeer, start: datetime, end: datetime) -> int:
-        """Publish every message of ``peer`` dated ``start..end`` (inclusive, aware), then a
-        ``range.completed`` marker (``telegram_backfill``) for ids first..last read and dates
-        ``start..end``; return how many messages were published.
+        """Publish every message of ``peer`` dated ``start..end`` (inclusive, aware; ``end`` is cut
+        at now: later messages do not exist yet), then a ``range.completed`` marker
+        (``telegram_backfill``) for the ids read and dates ``start..end``; return how many messages
+        were published.
 
         Telegram's history is read oldest first from ``start`` up to the first message dated after
-        ``end`` (that message is published too: it gives an empty range its ids).
+        ``end``, which is published too. A range without messages gets its ids from that message,
+        or, when no message is dated at or after ``start``, from the chat's newest message.
 
         Raises:
             FloodWaitTooLong, RPCError, ValueError: Telegram refused; no marker was published.
             OSError: the connection failed mid-read; what was read is published, no marker.
-            EmptyRange: no message of the chat is dated at or after ``start``: nothing to mark.
+            EmptyRange: ``start`` is in the future, or the chat has no message at all.
         """
+        end = min(end, datetime.now(UTC))
+        if start > end:
+            raise EmptyRange(f"{start.isoformat()} is in the future: no message exists yet")
         channel = channel_payload(peer)
         result = ChannelResult(peer.label, peer)
         batch: list[MessageUpsertedPayload] = []
@@ -309,17 +314,28 @@ class TelegramCollector:
                     continue
                 batch.append(message_payload(message, channel))
                 stretch.add(message.id, message.date)
-                if message.date > end or len(batch) >= _FLUSH_EVERY:
-                    await self._publish_upserts(batch, result)
                 if message.date > end:
                     break
+                if len(batch) >= _FLUSH_EVERY:
+                    await self._publish_upserts(batch, result)
+        if stretch.last is None and (newest := await self._newest(peer)) is not None:
+            batch.append(message_payload(newest, channel))
+            stretch.add(newest.id, newest.date)
         await self._publish_upserts(batch, result)
-        if stretch.first is None or stretch.last is None:
-            raise EmptyRange(f"no message of chat {peer.channel_id} is dated at or after {start.isoformat()}")
+        if stretch.last is None:
+            raise EmptyRange(f"chat {peer.channel_id} has no message: nothing to mark")
         if self._refused != refused:
             raise ValueError(f"{self._refused - refused} message(s) of the range were refused (too large)")
         await self._publish_marker(peer, CoverageSource.TELEGRAM_BACKFILL, stretch, dates=(start, end))
         return result.published
+
+    async def _newest(self, peer: ChannelPeer) -> TelegramMessage | None:
+        """The chat's newest message (``None``: it has none)."""
+        async with aclosing(self.client.iter_messages(peer)) as messages:
+            async for message in messages:
+                if isinstance(message, types.Message | types.MessageService):
+                    return message
+        return None
 
     async def _history(self, client: TelegramClient, peer: ChannelPeer, *, min_id: int = 0,
                        offset_date: datetime | None = None,

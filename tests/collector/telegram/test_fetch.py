@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from telethon.tl import types
 
@@ -88,6 +89,25 @@ async def test_contract_F1_a_partly_covered_range_fetches_only_its_hole_and_twic
         assert await db.fetchval("SELECT count(*) FROM messages") == 31  # no duplicates
         assert await db.fetchval("SELECT count(*) FROM message_versions") == 31
         await p.assert_clean()
+
+
+async def test_contract_F1_a_range_without_messages_up_to_now_is_covered_without_inventing_any(settings, db):
+    fake = FakeTelegram()
+    fake.add_channel(channel(NEWS, "News", "news"), january(NEWS))
+    async with pipeline(settings, db, fake, api_fetch_timeout_s=60.0) as p:
+        async with running_collector(p, ["@news"]):
+            await p.eventually("SELECT count(*) FROM coverage", 1)  # the backfill's marker: 01-01..31
+            fetcher = KafkaRangeFetcher(p.broker, p.settings, pool_uncovered(db))
+            february, asked = datetime(2024, 2, 1, tzinfo=UTC), datetime.now(UTC)
+            tomorrow = asked + timedelta(days=1)
+            await fetcher.fetch(NEWS, february, tomorrow)  # no message after January
+            async with db.acquire() as conn:
+                assert await covers(conn, NEWS, february, asked)  # up to when it was asked
+                assert not await covers(conn, NEWS, february, tomorrow)  # the future is not covered
+        assert await db.fetchval("SELECT count(*) FROM messages") == 31
+        # The empty range's ids are the newest message's, which the fetch published again.
+        assert await db.fetchval("SELECT message_ids FROM coverage WHERE lower(dates) = $1",
+                                 datetime(2024, 2, 1, tzinfo=UTC)) == asyncpg.Range(31, 32)
 
 
 async def test_contract_F2_a_network_error_mid_fetch_fails_it_and_leaves_no_coverage(settings, db):
