@@ -120,6 +120,7 @@ _CURSOR = "SELECT message_id, date FROM messages WHERE channel_id = $1 ORDER BY 
 _RECENT = """
 SELECT message_id, edit_date, reactions FROM messages
 WHERE channel_id = $1 AND deleted_at IS NULL ORDER BY message_id DESC LIMIT $2"""
+_DATES = "SELECT message_id, date FROM messages WHERE channel_id = $1 AND message_id = ANY($2::bigint[])"
 _GAPS = """
 SELECT message_id + 1 AS first, next_id - 1 AS last
 FROM (SELECT message_id, lead(message_id) OVER (ORDER BY message_id) AS next_id
@@ -304,7 +305,7 @@ class TelegramCollector:
         if start > end:
             raise EmptyRange(f"{start.isoformat()} is in the future: no message exists yet")
         channel = channel_payload(peer)
-        result = ChannelResult(peer.label, peer)
+        result = ChannelResult(f"{peer.label} (fetch)", peer)
         batch: list[MessageUpsertedPayload] = []
         stretch, refused = Stretch(), self._refused
         async with aclosing(self._history(self.client, peer, offset_date=start - timedelta(seconds=1),
@@ -387,7 +388,9 @@ class TelegramCollector:
 
     async def gaps(self, peer: ChannelPeer, *, refetch: bool = False, max_ids: int = 10_000) -> GapReport:
         """Report the id ranges missing in the archive of ``peer``; with ``refetch``, fetch them by id
-        (at most ``max_ids``) and publish what Telegram still has. Nothing is invented for the rest."""
+        (at most ``max_ids``) and publish what Telegram still has. Nothing is invented for the rest.
+        Each gap fetched whole then gets a ``range.completed`` marker (``telegram_backfill``) from the
+        archived message before it to the one after it."""
         async with self.pool.acquire() as conn:
             report = GapReport(chat_id=peer.channel_id, gaps=await find_gaps(conn, peer.channel_id))
         if not refetch or not report.gaps:
@@ -397,11 +400,23 @@ class TelegramCollector:
         fetched = await self._fetch_by_id(self.client, peer, ids)
         channel = channel_payload(peer)
         found = [message_payload(m, channel) for m in fetched.values() if m is not None]
-        result = ChannelResult(peer.label, peer)
+        result, refused = ChannelResult(peer.label, peer), self._refused
         await self._publish_upserts(found, result)
         report.recovered = result.published
         report.absent = [message_id for message_id, message in fetched.items() if message is None]
+        if self._refused == refused:
+            await self._mark_gaps(peer, [(first, last) for first, last in report.gaps if last in fetched])
         return report
+
+    async def _mark_gaps(self, peer: ChannelPeer, gaps: list[tuple[int, int]]) -> None:
+        """A marker per gap fetched whole: ids and dates of the archived messages around it."""
+        async with self.pool.acquire() as conn:
+            dates = dict(await conn.fetch(_DATES, peer.channel_id, [i for first, last in gaps for i in (first - 1,
+                                                                                                      last + 1)]))
+        for first, last in gaps:
+            before, after = dates[first - 1], dates[last + 1]
+            stretch = Stretch(first=(first - 1, min(before, after)), last=(last + 1, max(before, after)))
+            await self._publish_marker(peer, CoverageSource.TELEGRAM_BACKFILL, stretch)
 
     async def _fetch_by_id(self, client: TelegramClient, peer: ChannelPeer, ids: Sequence[int]
                            ) -> dict[int, TelegramMessage | None]:

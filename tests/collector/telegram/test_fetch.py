@@ -179,3 +179,19 @@ async def _wait_following(fake: FakeTelegram) -> None:
     async with asyncio.timeout(30):
         while not (fake._handlers and len(fake.reads) >= 2):
             await asyncio.sleep(0.02)
+
+
+async def test_contract_F3_gaps_refetched_whole_are_marked_from_neighbour_to_neighbour(settings, db):
+    fake = FakeTelegram()
+    fake.add_channel(channel(NEWS, "News", "news"), [m for m in january(NEWS)[:10] if m.id not in (4, 5, 8)])
+    async with pipeline(settings, db, fake) as p:
+        await p.backfill(["@news"])
+        await p.eventually("SELECT count(*) FROM coverage", 1)
+        fake.history[NEWS][5] = january(NEWS)[4]  # Telegram still has 5; 4 and 8 are gone
+        report = await p.collector().gaps(fake.peer(NEWS), refetch=True, max_ids=2)  # only the gap 4..5
+        assert (report.recovered, report.absent) == (1, [4])
+        await p.eventually("SELECT count(*) FROM coverage", 2)
+        assert await db.fetchval("SELECT message_ids FROM coverage ORDER BY recorded_at DESC LIMIT 1") == asyncpg.Range(
+            3, 7)
+        assert await db.fetchval("SELECT dates FROM coverage ORDER BY recorded_at DESC LIMIT 1") == asyncpg.Range(
+            jan(3, 12), jan(6, 12), upper_inc=True)
