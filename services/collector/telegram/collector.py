@@ -72,7 +72,7 @@ _IDS_PER_REQUEST = 100  # get_messages by id: Telegram's limit per request
 
 
 class EmptyRange(TgpipeError):
-    """A re-fetched date range has no message at or after its start: nothing gives it ids to mark."""
+    """A re-fetch has nothing to mark: its start is in the future, or the chat has no message."""
 
 
 class TelegramDisconnected(TgpipeError):
@@ -529,7 +529,8 @@ class TelegramCollector:
         """Publish a ``range.completed`` marker after the stretch's messages (acknowledged already):
         same topic and key, so it follows them on the chat's partition."""
         assert stretch.first is not None and stretch.last is not None
-        first_date, last_date = dates or (stretch.first[1], stretch.last[1])
+        # Ids and dates of a chat rise together, but a marker must hold even where they do not.
+        first_date, last_date = dates or sorted((stretch.first[1], stretch.last[1]))
         event = RangeCompleted(source=self._source, payload=RangeCompletedPayload(
             channel=channel_payload(peer), source=source, first_message_id=stretch.first[0],
             last_message_id=stretch.last[0], first_date=first_date, last_date=last_date))
