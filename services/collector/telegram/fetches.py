@@ -12,8 +12,10 @@ listed, or stopped) gets ``fetch.failed`` too. One collector serves the group: r
 collector per account and list its chats.
 
 A record that is not a tgpipe event goes to the dead-letter topic; ``fetch.failed`` records (the
-answers) are skipped. Requests are served one at a time, in the order of their partition; the
-offsets are committed after each batch of requests is answered (a crash re-serves them: idempotent).
+answers) are skipped. Requests are served one at a time, in the order of their partition. Offsets
+are committed when a batch of requests arrives, before serving it (a fetch may take longer than the
+group's poll interval): a request in hand when the collector stops is not served again, and its
+requester fails with the timeout (``TGPIPE_API_FETCH_TIMEOUT_S``) and may ask again.
 """
 
 from __future__ import annotations
@@ -76,11 +78,11 @@ async def serve_fetch_requests(collector: RangeCollector, served: dict[int, Chan
         consumer.subscribe([settings.topic_fetch_requests])
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=_POLL_MS)
+            if batches:  # before serving: a long fetch may outlast max_poll_interval_ms (the group then moves on)
+                await consumer.commit()
             for records in batches.values():
                 for record in records:
                     await _answer(collector, served, record)
-            if batches:
-                await consumer.commit()
 
 
 async def _answer(collector: RangeCollector, served: dict[int, ChannelPeer], record: ConsumerRecord) -> None:
