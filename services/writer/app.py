@@ -15,7 +15,7 @@ from collections.abc import Callable
 import asyncpg
 from faststream.kafka import KafkaBroker
 
-from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted
+from schemas import CommittedPayload, MessageCommitted, MessageDeleted, MessageUpserted
 from services.writer.persist import version_sha256, write_batch
 from tgpipe.kafka.broker import publish_event
 from tgpipe.kafka.consume import subscribe_batches
@@ -73,7 +73,7 @@ def register_writer(
             done, and no committed event is published for them.
     """
 
-    async def process(events: list[MessageUpserted | MessageDeleted | RangeCompleted]) -> None:
+    async def process(events: list[MessageUpserted | MessageDeleted]) -> None:
         async with pool().acquire() as conn:
             with DB_TRANSACTION.labels("writer").time():
                 written = await write_batch(conn, events)
@@ -90,4 +90,4 @@ def register_writer(
             raise AfterCommitError(f"after the commit: {type(exc).__name__}: {exc}") from exc
 
     subscribe_batches(broker, settings, topic=settings.topic_messages, group=settings.writer_group,
-                      expected=(MessageUpserted, MessageDeleted, RangeCompleted), process=process, name="write_messages")
+                      expected=(MessageUpserted, MessageDeleted), process=process, name="write_messages")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pydantic_core
 
-from schemas import MessageDeleted, MessageUpserted, MessageUpsertedPayload, RangeCompleted
+from schemas import MessageDeleted, MessageUpserted, MessageUpsertedPayload
 
 # The newest titled observation of a chat wins (:func:`_title_key`; NULLs sort first, strings
 # compare by code point as Python does: COLLATE "C" on UTF-8).
@@ -147,18 +147,6 @@ SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[])
 ON CONFLICT (event_id, message_id) DO NOTHING
 """
 
-# Minimal coverage recording (fetch branch; the coverage helper's writer side supersedes it): one
-# ledger row per range.completed marker, keyed by the marker's event id (a replay adds nothing).
-# Markers of a chat without a row yet (an empty range before any message) are skipped.
-_RECORD_COVERAGE = """
-INSERT INTO coverage (event_id, channel_id, message_ids, dates, source)
-SELECT e, c, int8range(f, l, '[]'), tstzrange(fd, ld, '[]'), s
-FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[],
-            $7::text[]) AS m(e, c, f, l, fd, ld, s)
-WHERE EXISTS (SELECT 1 FROM channels WHERE channel_id = c)
-ON CONFLICT (event_id) DO NOTHING
-"""
-
 
 def _json(value: object) -> str | None:
     """Compact JSON text for a ``jsonb`` column (PostgreSQL normalizes it, so stored values and the
@@ -241,7 +229,7 @@ def _message_key(event: MessageUpserted) -> tuple[int, int]:
 
 
 async def write_batch(conn: asyncpg.Connection,
-                      events: Sequence[MessageUpserted | MessageDeleted | RangeCompleted]) -> list[MessageUpserted]:
+                      events: Sequence[MessageUpserted | MessageDeleted]) -> list[MessageUpserted]:
     """Apply ``events`` in one transaction, parents first, deletions last.
 
     Args:
@@ -260,7 +248,6 @@ async def write_batch(conn: asyncpg.Connection,
     """
     upserts = [e for e in events if isinstance(e, MessageUpserted)]
     deletions = [e for e in events if isinstance(e, MessageDeleted)]
-    markers = [e for e in events if isinstance(e, RangeCompleted)]
     hashes = {id(e): version_sha256(e.payload) for e in upserts}
     unique = _newest_per_message(upserts, hashes)
     chats = _newest_chats(upserts)
@@ -288,10 +275,6 @@ async def write_batch(conn: asyncpg.Connection,
         if unresolved := [(e.event_id, i, e.payload.deleted_at, e.source) for e in deletions
                           if e.payload.channel_id is None for i in e.payload.message_ids]:
             await conn.execute(_RECORD_UNRESOLVED, *_columns(unresolved))
-        if markers:  # last: the range's messages of this batch are written before its marker
-            await conn.execute(_RECORD_COVERAGE, *_columns(
-                (e.event_id, e.payload.channel.channel_id, e.payload.first_message_id, e.payload.last_message_id,
-                 e.payload.first_date, e.payload.last_date, e.payload.source.value) for e in markers))
     return [e for e in unique if _message_key(e) in current]
 
 
