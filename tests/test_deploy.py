@@ -39,7 +39,7 @@ CONSUMERS = ("writer", "media")
 ONE_SHOT = {"migrate", "kafka-init"}
 HEALTH_CHECKED = {"kafka", "postgres"}
 TOPIC_DEFAULTS = {name: Settings.model_fields[f"topic_{name}"].default
-                  for name in ("messages", "committed", "dead_letter")}
+                  for name in ("messages", "committed", "dead_letter", "fetch_requests")}
 
 
 @pytest.fixture(scope="module")

@@ -60,11 +60,18 @@ class Settings(BaseSettings):
     topic_messages: str = "tgpipe.messages"
     topic_committed: str = "tgpipe.messages.committed"
     topic_dead_letter: str = "tgpipe.dead-letter"
+    topic_fetch_requests: str = Field(
+        default="tgpipe.fetch-requests",
+        description="fetch.requested / fetch.failed: ranges the API asks the Telegram collector to fetch (issue 12).")
     topic_partitions: PositiveInt = Field(default=6, description="Partitions of topics tgpipe creates.")
     topic_replication_factor: PositiveInt = 1
 
     writer_group: str = "tgpipe-writer"
     media_group: str = "tgpipe-media"
+    telegram_fetch_group: str = Field(
+        default="tgpipe-telegram-fetch", description="Consumer group of the Telegram collector on the fetch-requests topic.")
+    api_fetch_timeout_s: PositiveFloat = Field(
+        default=120.0, description="How long a range fetch waits for its coverage before it fails (FetchError).")
     writer_batch_max_records: PositiveInt = 500
     batch_timeout_ms: PositiveInt = 200
     transient_retry_timeout_s: PositiveFloat = Field(

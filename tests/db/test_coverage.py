@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from tgpipe.db.coverage import chat_coverage, covers
+from tgpipe.db.coverage import chat_coverage, covers, uncovered
 
 
 def day(d: int, h: int = 0) -> datetime:
@@ -42,3 +42,14 @@ async def test_an_uncovered_chat_has_empty_coverage(db):
     async with db.acquire() as conn:
         coverage = await chat_coverage(conn, 99)
     assert (coverage.ranges, coverage.ids, coverage.dates, coverage.id_holes) == ([], [], [], [])
+
+
+async def test_uncovered_parts_of_a_period_are_its_holes_and_its_ends(db):
+    async with db.acquire() as conn:
+        await conn.execute("INSERT INTO channels (channel_id, type, title) VALUES (7, 'public_channel', 'c')")
+        assert await uncovered(conn, 7, day(1), day(31)) == [(day(1), day(31))]  # nothing covered yet
+        await _record(conn, 7, 1, 100, day(5), day(10), "telegram_backfill")
+        await _record(conn, 7, 200, 300, day(20), day(25), "telegram_backfill")
+        assert await uncovered(conn, 7, day(1), day(31)) == [(day(1), day(5)), (day(10), day(20)), (day(25), day(31))]
+        assert await uncovered(conn, 7, day(6), day(9)) == []
+        assert await uncovered(conn, 8, day(6), day(9)) == [(day(6), day(9))]  # another chat's coverage is not it

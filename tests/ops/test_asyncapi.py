@@ -31,6 +31,7 @@ def test_asyncapi_document_names_every_topic_with_its_event_schema():
         "tgpipe.messages": {("send", upserted_or_deleted), ("receive", upserted_or_deleted)},
         "tgpipe.messages.committed": {("send", "MessageCommitted"), ("receive", "MessageCommitted")},
         "tgpipe.dead-letter": {("send", "DeadLetterRecord")},
+        "tgpipe.fetch-requests": {("send", "api-and-telegram-collector:fetch:Message:Payload")},
     }
     either = spec["components"]["schemas"][upserted_or_deleted]
     assert sorted(s["$ref"] for s in either["anyOf"]) == ["#/components/schemas/MessageDeleted",
@@ -38,6 +39,9 @@ def test_asyncapi_document_names_every_topic_with_its_event_schema():
                                                           "#/components/schemas/RangeCompleted"]
     marker = spec["components"]["schemas"]["RangeCompleted"]
     assert marker["properties"]["type"]["const"] == "range.completed"
+    fetch = spec["components"]["schemas"]["api-and-telegram-collector:fetch:Message:Payload"]
+    assert sorted(s["$ref"] for s in fetch["anyOf"]) == ["#/components/schemas/FetchFailed",
+                                                         "#/components/schemas/FetchRequested"]
 
 
 def test_docs_gen_writes_the_document(tmp_path):

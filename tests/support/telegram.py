@@ -84,6 +84,8 @@ class FakeTelegram:
 
     Attributes:
         calls: every interface call, as ``(name, *arguments)``, for assertions.
+        reads: one entry per ``iter_messages`` call: ``(channel id, [(id, date) of each message it
+            yielded])``, so a test sees which part of a history was read ("only the hole").
         takeouts: how many takeout sessions were opened.
     """
 
@@ -92,6 +94,7 @@ class FakeTelegram:
         self.channels: dict[int, types.Channel] = {}
         self.history: dict[int, dict[int, TelegramMessage]] = {}
         self.calls: list[tuple] = []
+        self.reads: list[tuple[int, list[tuple[int, datetime]]]] = []
         self.takeouts = 0
         self._faults: list[tuple[str, object, BaseException]] = []
         self._expire_on_download: set[int] = set()
@@ -155,12 +158,15 @@ class FakeTelegram:
         self.calls.append(("iter_messages", peer.channel_id, min_id, offset_date))
         history = self._channel(peer)
         ids = sorted((i for i in history if i > min_id), reverse=not reverse)
+        read: list[tuple[int, datetime]] = []
+        self.reads.append((peer.channel_id, read))
         for message_id in ids:
             message = history.get(message_id)
             if message is None or (offset_date is not None and message.date <= offset_date):
                 continue
             self._fault("iter", (peer.channel_id, message_id))
             await asyncio.sleep(0)
+            read.append((message_id, message.date))
             yield copy(message)
 
     async def get_messages(self, peer: ChannelPeer, ids: Sequence[int]) -> list[TelegramMessage | None]:

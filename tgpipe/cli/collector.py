@@ -83,7 +83,8 @@ def collector_telegram(
     """Backfill channels from the database cursor, reconcile recent messages, then follow them live.
 
     Needs TGPIPE_DATABASE_URL (migrated: `tgpipe db upgrade`), TGPIPE_KAFKA_BOOTSTRAP_SERVERS and a
-    session (`tgpipe login`). Stops on Ctrl-C / SIGTERM. Exit 1 when a channel was stopped.
+    session (`tgpipe login`). While following, it also serves fetch requests (TGPIPE_TOPIC_FETCH_REQUESTS)
+    for its channels. Stops on Ctrl-C / SIGTERM. Exit 1 when a channel was stopped.
     """
     settings = load_settings()
     refs = list(channel or settings.telegram_channels)

@@ -8,6 +8,7 @@ transaction that commits it); this module only reads.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +31,12 @@ SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest((SELECT range_agg(dat
 """
 _COVERS = """
 SELECT coalesce(tstzrange($2, $3, '[]') <@ range_agg(dates), false) FROM coverage WHERE channel_id = $1
+"""
+
+_UNCOVERED = """
+SELECT coalesce(array_agg(r ORDER BY r), '{}') FROM unnest(
+    tstzmultirange(tstzrange($2, $3, '[]'))
+    - coalesce((SELECT range_agg(dates) FROM coverage WHERE channel_id = $1), '{}'::tstzmultirange)) AS r
 """
 
 
@@ -84,3 +91,22 @@ async def covers(conn: asyncpg.Connection, chat_id: int, start: datetime, end: d
     dates, i.e. the archive holds every message of that period."""
     return await conn.fetchval(_COVERS, chat_id, start, end)
 
+
+
+async def uncovered(conn: asyncpg.Connection, chat_id: int, start: datetime, end: datetime
+                    ) -> list[tuple[datetime, datetime]]:
+    """The parts of ``start..end`` (inclusive, aware) outside the chat's covered dates, in order, as
+    ``(first, last)`` pairs (a bound shared with a covered range is included: fetching it again is
+    harmless); ``[]`` when the period is covered."""
+    return [(r.lower, r.upper) for r in await conn.fetchval(_UNCOVERED, chat_id, start, end)]
+
+
+def pool_uncovered(pool: asyncpg.Pool) -> Callable[[int, datetime, datetime], Awaitable[list[tuple[datetime, datetime]]]]:
+    """:func:`uncovered` on a connection of ``pool`` per call: what
+    :class:`tgpipe.kafka.fetch.KafkaRangeFetcher` polls (it cannot import this layer)."""
+
+    async def read(chat_id: int, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        async with pool.acquire() as conn:
+            return await uncovered(conn, chat_id, start, end)
+
+    return read

@@ -11,7 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
 
-from schemas import MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted, encode_event
+from schemas.events import AnyEvent, encode_event
 from tgpipe.kafka.admin import admin_client, bootstrap_servers
 from tgpipe.settings import Settings
 
@@ -60,8 +60,7 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
     )
 
 
-async def publish_event(broker: KafkaBroker, topic: str,
-                        event: MessageUpserted | MessageCommitted | MessageDeleted | RangeCompleted,
+async def publish_event(broker: KafkaBroker, topic: str, event: AnyEvent,
                         *, value: bytes | None = None) -> asyncio.Future:
     """Send one tgpipe event to ``topic`` without waiting for the broker; return its ack future.
 
@@ -112,7 +111,7 @@ def consumer_options(settings: Settings) -> dict[str, object]:
 
 
 def _topics(settings: Settings) -> list[str]:
-    return [settings.topic_messages, settings.topic_committed, settings.topic_dead_letter]
+    return [settings.topic_messages, settings.topic_committed, settings.topic_dead_letter, settings.topic_fetch_requests]
 
 
 async def ensure_topics(settings: Settings) -> None:
@@ -136,7 +135,7 @@ async def ensure_topics(settings: Settings) -> None:
 
 
 async def delete_topics(settings: Settings) -> None:
-    """Delete tgpipe's three topics (messages, committed, dead-letter) and every record in them.
+    """Delete tgpipe's topics (messages, committed, dead-letter, fetch requests) and every record in them.
 
     For tests and benchmarks that give each run its own topics: the embedded Tansu keeps every
     record in memory until its topic is deleted.

@@ -5,7 +5,10 @@ media service register their subscribers exactly as deployed (:func:`register_wr
 :func:`register_media`), plus the publishers each service declares here (FastStream only sees
 publishers declared with ``broker.publisher``; tgpipe publishes with ``broker.publish``):
 
-* the collector publishes ``message.upserted`` / ``message.deleted`` to the messages topic;
+* the collector publishes ``message.upserted`` / ``message.deleted`` / ``range.completed`` to the
+  messages topic;
+* the API publishes ``fetch.requested`` and the Telegram collector answers ``fetch.failed`` on the
+  fetch-requests topic (the collector reads it with a plain consumer, not a FastStream subscriber);
 * the writer publishes ``message.committed`` to the committed topic;
 * the writer and the media service publish dead letters (the failed record unchanged, with
   ``tgpipe-*`` headers) to the dead-letter topic.
@@ -30,7 +33,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel, Field
 
-from schemas import MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted
+from schemas import FetchFailed, FetchRequested, MessageCommitted, MessageDeleted, MessageUpserted, RangeCompleted
 from tgpipe.kafka.broker import make_broker
 from tgpipe.settings import Settings
 
@@ -84,6 +87,12 @@ def spec_broker(settings: Settings) -> KafkaBroker:
                                  "(murmur2 of the key, as the Java client: see the description); after a "
                                  "range's messages, a range.completed marker on the same partition, which the "
                                  "writer records in the coverage ledger with the batch that holds it (contract C1).")
+    broker.publisher(settings.topic_fetch_requests, title="api-and-telegram-collector:fetch",
+                     schema=FetchRequested | FetchFailed,
+                     description="fetch.requested from the API (a date range of a chat the archive does not "
+                                 "cover), consumed by the running Telegram collector (consumer group "
+                                 "tgpipe-telegram-fetch), which answers a failure with fetch.failed on the same "
+                                 "key; success is the range's range.completed marker on the messages topic.")
     broker.publisher(settings.topic_committed, title="writer:publish-committed", schema=MessageCommitted,
                      description="The writer, after the batch's transaction committed and before its offsets: "
                                  "one event per distinct message (at least once), key = chat id.")

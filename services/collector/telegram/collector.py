@@ -17,6 +17,15 @@ For every listed channel, :meth:`TelegramCollector.run`:
    follow. A channel whose backfill stopped is not followed: live messages would move its
    cursor past the part not yet fetched.
 
+**Coverage** (issue 12): after a backfill or a re-fetch (:meth:`TelegramCollector.refetch`) that
+published its messages whole, a ``range.completed`` marker (source ``telegram_backfill``) follows
+them on the chat's partition; a backfill starting from the database cursor anchors its marker at
+the cursor's message, so consecutive runs leave no hole. While following, each published stretch
+of live messages of a chat extends that coverage with one ``telegram_live`` marker from the last
+marked message to the stretch's newest (one marker per chat per batch of updates). A read that
+failed or refused a message publishes no marker. Fetch requests are served by
+:mod:`.fetches`.
+
 A FloodWait beyond the account's budget, or a Telegram error about one channel (private,
 banned, unknown username), stops that channel with its reason; the others go on. Other errors
 (broker, database, lost connection) end the run: restart it, the cursor resumes from PostgreSQL.
@@ -27,10 +36,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
@@ -41,10 +50,13 @@ from rich.progress import Progress, TaskID
 from telethon.errors import FloodWaitError, RPCError
 from telethon.tl import types
 
-from schemas import DeletedPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload
+from schemas import (DeletedPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload, RangeCompleted,
+                     RangeCompletedPayload)
+from schemas.vocabulary import CoverageSource
 from services.collector.publish import publish_payloads
 from tgpipe.telegram.client import ChannelPeer, TelegramClient, TelegramMessage
 from tgpipe.telegram.flood import FloodBudget, FloodWaitTooLong
+from services.collector.telegram.fetches import serve_fetch_requests
 from services.collector.telegram.mapping import channel_payload, live_change, message_payload
 from tgpipe.telegram.peers import PeerDirectory
 from tgpipe.kafka.broker import publish_event
@@ -57,6 +69,10 @@ log = logging.getLogger(__name__)
 CHANNEL_STOPS = (FloodWaitTooLong, RPCError, ValueError)
 _FLUSH_EVERY = 100  # messages per publish while backfilling (one Telegram history page)
 _IDS_PER_REQUEST = 100  # get_messages by id: Telegram's limit per request
+
+
+class EmptyRange(TgpipeError):
+    """A re-fetch has nothing to mark: its start is in the future, or the chat has no message."""
 
 
 class TelegramDisconnected(TgpipeError):
@@ -100,10 +116,11 @@ class GapReport:
         return sum(last - first + 1 for first, last in self.gaps)
 
 
-_CURSOR = "SELECT coalesce(max(message_id), 0) FROM messages WHERE channel_id = $1"
+_CURSOR = "SELECT message_id, date FROM messages WHERE channel_id = $1 ORDER BY message_id DESC LIMIT 1"
 _RECENT = """
 SELECT message_id, edit_date, reactions FROM messages
 WHERE channel_id = $1 AND deleted_at IS NULL ORDER BY message_id DESC LIMIT $2"""
+_DATES = "SELECT message_id, date FROM messages WHERE channel_id = $1 AND message_id = ANY($2::bigint[])"
 _GAPS = """
 SELECT message_id + 1 AS first, next_id - 1 AS last
 FROM (SELECT message_id, lead(message_id) OVER (ORDER BY message_id) AS next_id
@@ -114,6 +131,20 @@ WHERE next_id > message_id + 1 ORDER BY first"""
 async def find_gaps(conn: asyncpg.Connection, chat_id: int) -> list[tuple[int, int]]:
     """Id ranges ``(first, last)`` missing between the lowest and highest archived id of a chat."""
     return [(r["first"], r["last"]) for r in await conn.fetch(_GAPS, chat_id)]
+
+
+@dataclass
+class Stretch:
+    """The id and date span of messages published in one read: ``first``/``last`` as
+    ``(message id, date)``; ``first`` may be an anchor (a message archived before)."""
+
+    first: tuple[int, datetime] | None = None
+    last: tuple[int, datetime] | None = None
+
+    def add(self, message_id: int, date: datetime) -> None:
+        """Extend the stretch with one message (messages come in id order)."""
+        self.first = self.first or (message_id, date)
+        self.last = (message_id, date) if self.last is None else max(self.last, (message_id, date))
 
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
@@ -147,6 +178,8 @@ class TelegramCollector:
         self.on_published = on_published
         self._tasks: dict[str, TaskID] = {}
         self._source = "telegram"
+        self._refused = 0  # messages publish_payloads refused (too large): a read with one is not whole
+        self._marked: dict[int, tuple[int, datetime]] = {}  # chat id → last message its coverage reaches
 
     # ------------------------------------------------------------------ the run
 
@@ -186,7 +219,7 @@ class TelegramCollector:
                         await self._stopping_channel(result, self._collect(source, result, since, from_id))
             followed = {r.peer.channel_id: r for r in results if r.ok and r.peer}
             if follow and followed:
-                await self._follow(updates, followed, stop or asyncio.Event())
+                await self._follow_and_serve(updates, followed, stop or asyncio.Event())
             elif follow:
                 log.error("no channel to follow: every channel was stopped")
         finally:
@@ -210,30 +243,107 @@ class TelegramCollector:
         assert result.peer is not None
         peer = result.peer
         async with self.pool.acquire() as conn:
-            cursor = await conn.fetchval(_CURSOR, peer.channel_id)
+            row = await conn.fetchrow(_CURSOR, peer.channel_id)
+        anchor = (row["message_id"], row["date"]) if row else None
+        cursor = anchor[0] if anchor else 0
         if cursor:
             self._show(result, "reconciling")
             await self.reconcile(client, peer, result)
         if from_id is not None:
-            cursor, since = from_id - 1, None
+            cursor, since, anchor = from_id - 1, None, None
         elif since is not None:
-            cursor = 0
+            cursor, anchor = 0, None
         self._show(result, "backfilling")
-        await self.backfill(client, peer, result, min_id=cursor, offset_date=since)
+        await self.backfill(client, peer, result, min_id=cursor, offset_date=since, anchor=anchor)
         self._show(result, "backfilled")
 
     # ------------------------------------------------------------------ backfill
 
     async def backfill(self, client: TelegramClient, peer: ChannelPeer, result: ChannelResult, *,
-                       min_id: int = 0, offset_date: datetime | None = None) -> None:
-        """Publish every message of ``peer`` after ``min_id`` (or after ``offset_date``), oldest first.
+                       min_id: int = 0, offset_date: datetime | None = None,
+                       anchor: tuple[int, datetime] | None = None) -> None:
+        """Publish every message of ``peer`` after ``min_id`` (or after ``offset_date``), oldest first,
+        then a ``range.completed`` marker (``telegram_backfill``) over them, from ``anchor`` (the
+        archived message ``(id, date)`` at ``min_id``) when given.
 
         A FloodWait within the budget is slept and the history resumes after the last message
         read; beyond the budget :class:`FloodWaitTooLong` stops the channel (everything read
-        before it is published).
+        before it is published, no marker).
         """
         channel = channel_payload(peer)
         batch: list[MessageUpsertedPayload] = []
+        stretch, refused = Stretch(first=anchor), self._refused
+        async with aclosing(self._history(client, peer, min_id=min_id, offset_date=offset_date,
+                                          before_wait=lambda: self._publish_upserts(batch, result))) as messages:
+            async for message in messages:
+                batch.append(message_payload(message, channel))
+                stretch.add(message.id, message.date)
+                if len(batch) >= _FLUSH_EVERY:
+                    await self._publish_upserts(batch, result)
+        await self._publish_upserts(batch, result)
+        if stretch.last is not None and self._refused == refused:
+            await self._publish_marker(peer, CoverageSource.TELEGRAM_BACKFILL, stretch)
+        if (stretch.last or anchor) is not None and self._refused == refused:
+            self._marked[peer.channel_id] = stretch.last or anchor  # where live coverage goes on from
+
+    async def refetch(self, peer: ChannelPeer, start: datetime, end: datetime) -> int:
+        """Publish every message of ``peer`` dated ``start..end`` (inclusive, aware; ``end`` is cut
+        at now: later messages do not exist yet), then a ``range.completed`` marker
+        (``telegram_backfill``) for the ids read and dates ``start..end``; return how many messages
+        were published.
+
+        Telegram's history is read oldest first from ``start`` up to the first message dated after
+        ``end``, which is published too. A range without messages gets its ids from that message,
+        or, when no message is dated at or after ``start``, from the chat's newest message.
+
+        Raises:
+            FloodWaitTooLong, RPCError, ValueError: Telegram refused; no marker was published.
+            OSError: the connection failed mid-read; what was read is published, no marker.
+            EmptyRange: ``start`` is in the future, or the chat has no message at all.
+        """
+        end = min(end, datetime.now(UTC))
+        if start > end:
+            raise EmptyRange(f"{start.isoformat()} is in the future: no message exists yet")
+        channel = channel_payload(peer)
+        result = ChannelResult(f"{peer.label} (fetch)", peer)
+        batch: list[MessageUpsertedPayload] = []
+        stretch, refused = Stretch(), self._refused
+        async with aclosing(self._history(self.client, peer, offset_date=start - timedelta(seconds=1),
+                                          before_wait=lambda: self._publish_upserts(batch, result))) as messages:
+            async for message in messages:
+                if message.date < start:
+                    continue
+                batch.append(message_payload(message, channel))
+                stretch.add(message.id, message.date)
+                if message.date > end:
+                    break
+                if len(batch) >= _FLUSH_EVERY:
+                    await self._publish_upserts(batch, result)
+        if stretch.last is None and (newest := await self._newest(peer)) is not None:
+            batch.append(message_payload(newest, channel))
+            stretch.add(newest.id, newest.date)
+        await self._publish_upserts(batch, result)
+        if stretch.last is None:
+            raise EmptyRange(f"chat {peer.channel_id} has no message: nothing to mark")
+        if self._refused != refused:
+            raise ValueError(f"{self._refused - refused} message(s) of the range were refused (too large)")
+        await self._publish_marker(peer, CoverageSource.TELEGRAM_BACKFILL, stretch, dates=(start, end))
+        return result.published
+
+    async def _newest(self, peer: ChannelPeer) -> TelegramMessage | None:
+        """The chat's newest message (``None``: it has none)."""
+        async with aclosing(self.client.iter_messages(peer)) as messages:
+            async for message in messages:
+                if isinstance(message, types.Message | types.MessageService):
+                    return message
+        return None
+
+    async def _history(self, client: TelegramClient, peer: ChannelPeer, *, min_id: int = 0,
+                       offset_date: datetime | None = None,
+                       before_wait: Callable[[], Awaitable[None]]) -> AsyncIterator[TelegramMessage]:
+        """Messages of ``peer`` after ``min_id`` (or dated after ``offset_date``), oldest first; a
+        FloodWait within the budget is slept (``before_wait`` first) and the read resumes after the
+        last message read."""
         cursor = min_id
         while True:
             try:
@@ -241,15 +351,12 @@ class TelegramCollector:
                                                offset_date=None if cursor else offset_date)
                 async with aclosing(history) as messages:
                     async for message in messages:
-                        if isinstance(message, types.Message | types.MessageService):
-                            batch.append(message_payload(message, channel))
                         cursor = max(cursor, message.id)
-                        if len(batch) >= _FLUSH_EVERY:
-                            await self._publish_upserts(batch, result)
-                await self._publish_upserts(batch, result)
+                        if isinstance(message, types.Message | types.MessageService):
+                            yield message
                 return
             except FloodWaitError as exc:
-                await self._publish_upserts(batch, result)
+                await before_wait()
                 await self.flood.wait(exc.seconds, f"channel {peer.label}")
 
     # ------------------------------------------------------------------ reconcile and gaps
@@ -281,7 +388,9 @@ class TelegramCollector:
 
     async def gaps(self, peer: ChannelPeer, *, refetch: bool = False, max_ids: int = 10_000) -> GapReport:
         """Report the id ranges missing in the archive of ``peer``; with ``refetch``, fetch them by id
-        (at most ``max_ids``) and publish what Telegram still has. Nothing is invented for the rest."""
+        (at most ``max_ids``) and publish what Telegram still has. Nothing is invented for the rest.
+        Each gap fetched whole then gets a ``range.completed`` marker (``telegram_backfill``) from the
+        archived message before it to the one after it."""
         async with self.pool.acquire() as conn:
             report = GapReport(chat_id=peer.channel_id, gaps=await find_gaps(conn, peer.channel_id))
         if not refetch or not report.gaps:
@@ -291,11 +400,23 @@ class TelegramCollector:
         fetched = await self._fetch_by_id(self.client, peer, ids)
         channel = channel_payload(peer)
         found = [message_payload(m, channel) for m in fetched.values() if m is not None]
-        result = ChannelResult(peer.label, peer)
+        result, refused = ChannelResult(peer.label, peer), self._refused
         await self._publish_upserts(found, result)
         report.recovered = result.published
         report.absent = [message_id for message_id, message in fetched.items() if message is None]
+        if self._refused == refused:
+            await self._mark_gaps(peer, [(first, last) for first, last in report.gaps if last in fetched])
         return report
+
+    async def _mark_gaps(self, peer: ChannelPeer, gaps: list[tuple[int, int]]) -> None:
+        """A marker per gap fetched whole: ids and dates of the archived messages around it."""
+        async with self.pool.acquire() as conn:
+            dates = dict(await conn.fetch(_DATES, peer.channel_id, [i for first, last in gaps for i in (first - 1,
+                                                                                                      last + 1)]))
+        for first, last in gaps:
+            before, after = dates[first - 1], dates[last + 1]
+            stretch = Stretch(first=(first - 1, min(before, after)), last=(last + 1, max(before, after)))
+            await self._publish_marker(peer, CoverageSource.TELEGRAM_BACKFILL, stretch)
 
     async def _fetch_by_id(self, client: TelegramClient, peer: ChannelPeer, ids: Sequence[int]
                            ) -> dict[int, TelegramMessage | None]:
@@ -309,6 +430,27 @@ class TelegramCollector:
         return found
 
     # ------------------------------------------------------------------ live
+
+    async def _follow_and_serve(self, updates: asyncio.Queue, followed: dict[int, ChannelResult],
+                                stop: asyncio.Event) -> None:
+        """Follow live updates and serve fetch requests together, until ``stop`` or either fails."""
+        peers = {chat_id: result.peer for chat_id, result in followed.items() if result.peer is not None}
+        tasks = [asyncio.ensure_future(self._follow(updates, followed, stop)),
+                 asyncio.ensure_future(serve_fetch_requests(self, peers, stop))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises what ended it
+            await asyncio.gather(*tasks)  # stop was set: the other one ends too
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def source(self) -> str:
+        """The envelope ``source`` of what this collector publishes (``telegram:<account id>``)."""
+        return self._source
 
     async def _follow(self, updates: asyncio.Queue, followed: dict[int, ChannelResult], stop: asyncio.Event) -> None:
         for result in followed.values():
@@ -341,7 +483,11 @@ class TelegramCollector:
 
         async def flush() -> None:
             for result, group in itertools.groupby(pending, key=lambda item: item[1]):
-                await self._publish_upserts([payload for payload, _ in group], result)
+                payloads = [payload for payload, _ in group]
+                refused = self._refused
+                await self._publish_upserts(list(payloads), result)
+                if self._refused == refused and result.peer is not None:
+                    await self._extend_live(result.peer, payloads)
             pending.clear()
 
         for update in batch:
@@ -363,9 +509,37 @@ class TelegramCollector:
         """Publish ``payloads`` (acknowledged before returning) and empty the list."""
         if payloads:
             result.published += await publish_payloads(self.broker, self.settings, payloads, source=self._source,
-                                                       on_acked=self.on_published)
+                                                       on_acked=self.on_published, on_refused=self._on_refused)
             payloads.clear()
             self._show(result)
+
+    async def _extend_live(self, peer: ChannelPeer, payloads: list[MessageUpsertedPayload]) -> None:
+        """After a published live stretch: one ``telegram_live`` marker from the chat's last marked
+        message to the stretch's newest, when it is newer (edits of older messages extend nothing)."""
+        anchor = self._marked.get(peer.channel_id)
+        newest = max((p.message.message_id, p.message.date) for p in payloads)
+        if anchor is None or newest[0] <= anchor[0]:
+            return
+        stretch = Stretch(first=anchor, last=(newest[0], max(newest[1], anchor[1])))
+        await self._publish_marker(peer, CoverageSource.TELEGRAM_LIVE, stretch)
+        self._marked[peer.channel_id] = stretch.last
+
+    async def _publish_marker(self, peer: ChannelPeer, source: CoverageSource, stretch: Stretch, *,
+                              dates: tuple[datetime, datetime] | None = None) -> None:
+        """Publish a ``range.completed`` marker after the stretch's messages (acknowledged already):
+        same topic and key, so it follows them on the chat's partition."""
+        assert stretch.first is not None and stretch.last is not None
+        # Ids and dates of a chat rise together, but a marker must hold even where they do not.
+        first_date, last_date = dates or sorted((stretch.first[1], stretch.last[1]))
+        event = RangeCompleted(source=self._source, payload=RangeCompletedPayload(
+            channel=channel_payload(peer), source=source, first_message_id=stretch.first[0],
+            last_message_id=stretch.last[0], first_date=first_date, last_date=last_date))
+        await (await publish_event(self.broker, self.settings.topic_messages, event))
+        log.info("chat %s: ids %d..%d, %s..%s marked complete (%s)", peer.label, stretch.first[0], stretch.last[0],
+                 first_date.isoformat(), last_date.isoformat(), source.value)
+
+    def _on_refused(self, _event: MessageUpserted, _reason: str) -> None:
+        self._refused += 1
 
     async def _publish_deletion(self, payload: DeletedPayload) -> None:
         event = MessageDeleted(source=self._source, payload=payload)
