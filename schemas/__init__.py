@@ -18,11 +18,11 @@ from schemas.events import (
     encode_event,
     text_length_problem,
 )
-from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
+from schemas.vocabulary import ChatType, CoverageSource, MediaKind, MediaStatus, MessageKind, PeerType
 
 __all__ = [
     "SCHEMA_VERSION", "TELEGRAM_MAX_TEXT_CHARS", "ChannelPayload", "ChatType", "CommittedPayload",
-    "DeletedPayload", "MediaKind", "MediaRef", "MediaStatus", "MessageCommitted", "MessageDeleted",
+    "CoverageSource", "DeletedPayload", "MediaKind", "MediaRef", "MediaStatus", "MessageCommitted", "MessageDeleted",
     "MessageKind", "MessagePayload", "MessageUpserted", "MessageUpsertedPayload", "PeerType",
     "SenderPayload", "decode_event", "encode_event", "text_length_problem",
 ]

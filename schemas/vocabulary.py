@@ -1,4 +1,5 @@
-"""The words of tgpipe's data, defined once: media kinds and statuses, message kinds, chat and peer types.
+"""The words of tgpipe's data, defined once: media kinds and statuses, message kinds, chat and peer types,
+coverage sources.
 
 Each is a :class:`~enum.StrEnum`: a member *is* its string (``MediaStatus.STORED == "stored"``), so
 it goes to JSON (pydantic writes the value) and to PostgreSQL (asyncpg sends it as ``text``)
@@ -85,3 +86,12 @@ class ChatType(StrEnum):
     BOT_CHAT = "bot_chat"
     SAVED_MESSAGES = "saved_messages"
     UNKNOWN = "unknown"
+
+
+class CoverageSource(StrEnum):
+    """Where a completely archived range came from (``coverage.source``): a Telegram Desktop export,
+    a Telegram backfill or re-fetch by the collector, or the collector's live following."""
+
+    EXPORT = "export"
+    TELEGRAM_BACKFILL = "telegram_backfill"
+    TELEGRAM_LIVE = "telegram_live"

@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 import sqlalchemy.exc
 
-from schemas.vocabulary import MediaKind, MediaStatus, MessageKind, PeerType
+from schemas.vocabulary import CoverageSource, MediaKind, MediaStatus, MessageKind, PeerType
 from tests.support.database import fresh_database
 from tgpipe.db.migrations import upgrade
 
 CHECKS = [("media", "media_status_check", MediaStatus), ("media", "media_kind_check", MediaKind),
           ("messages", "messages_media_kind_check", MediaKind), ("messages", "messages_kind_check", MessageKind),
-          ("senders", "senders_peer_type_check", PeerType)]
+          ("senders", "senders_peer_type_check", PeerType), ("coverage", "coverage_source_check", CoverageSource)]
 
 
 async def allowed_values(conn: asyncpg.Connection, table: str, constraint: str) -> set[str]:
