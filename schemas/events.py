@@ -14,6 +14,11 @@ Types (schema version 1):
 * ``message.deleted`` on the messages topic, keyed by channel id (``unresolved`` when Telegram
   did not say which chat): Telegram deleted these message ids. Written by the Telegram
   collector; the writer marks the rows deleted (soft) or records the deletion as unresolved.
+* ``range.completed`` on the messages topic, keyed by chat id, after the range's messages: the
+  range was fetched whole. The writer records it in the coverage ledger.
+* ``fetch.requested`` / ``fetch.failed`` on the fetch-requests topic, keyed by chat id: the API
+  asks for a range the archive does not cover; the Telegram collector fetches it (then marks it
+  complete) or says why it cannot.
 
 :func:`decode_event` turns bytes into one of these or raises
 :class:`~schemas.errors.UndecodableEventError` / :class:`~schemas.errors.EventSchemaError`;
@@ -28,11 +33,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo,
-    field_validator,
+    field_validator, model_validator,
 )
 
 from schemas.errors import EventSchemaError, UndecodableEventError
-from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
+from schemas.vocabulary import ChatType, CoverageSource, MediaKind, MediaStatus, MessageKind, PeerType
 
 SCHEMA_VERSION = 1
 #: The statuses a media reference can carry from the collector (nothing to read).
@@ -188,6 +193,56 @@ class DeletedPayload(_Model):
     detected_by: Literal["live", "reconcile"]
 
 
+class RangeCompletedPayload(_Model):
+    """Every message of chat ``channel`` with an id in ``first_message_id..last_message_id`` and a date
+    in ``first_date..last_date`` (both inclusive, UTC) has been published before this marker, on the
+    same partition: the range was fetched whole from ``source`` (ids missing inside it are deleted or
+    never existed). The writer records it in the coverage ledger in the transaction that commits it.
+
+    Export: the chat's first and last message (``id``, ``date``); Telegram: a backfill, re-fetch or
+    live stretch of the collector.
+    """
+
+    channel: ChannelPayload
+    source: CoverageSource
+    first_message_id: Int64
+    last_message_id: Int64
+    first_date: AwareDatetime
+    last_date: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeCompletedPayload:
+        if self.first_message_id > self.last_message_id or self.first_date > self.last_date:
+            raise ValueError("first_message_id/first_date must not come after last_message_id/last_date")
+        return self
+
+
+class FetchRequestedPayload(_Model):
+    """Fetch chat ``channel_id``'s messages dated ``start_date..end_date`` (inclusive, UTC) from Telegram
+    through the pipeline, then mark the range complete (a ``range.completed`` marker). Asked by the
+    API for a range the archive does not cover; ``request_id`` ties the answer to the request."""
+
+    request_id: uuid.UUID
+    channel_id: Int64
+    start_date: AwareDatetime
+    end_date: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FetchRequestedPayload:
+        if self.start_date > self.end_date:
+            raise ValueError("start_date must not come after end_date")
+        return self
+
+
+class FetchFailedPayload(_Model):
+    """The fetch ``request_id`` of chat ``channel_id`` failed for ``reason`` (no collector serves the
+    chat, Telegram refused, the collector stopped): nothing of it was marked complete."""
+
+    request_id: uuid.UUID
+    channel_id: Int64
+    reason: str = Field(max_length=1000)
+
+
 class _Envelope(_Model):
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     schema_version: Literal[1] = SCHEMA_VERSION
@@ -233,12 +288,48 @@ class MessageDeleted(_Envelope):
         return b"unresolved" if channel_id is None else str(channel_id).encode()
 
 
-Event = Annotated[MessageUpserted | MessageCommitted | MessageDeleted, Field(discriminator="type")]
+class RangeCompleted(_Envelope):
+    """Envelope of ``range.completed`` (on the messages topic, after the range's messages)."""
+
+    type: Literal["range.completed"] = "range.completed"
+    payload: RangeCompletedPayload
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the chat id (the same partition as the range's messages)."""
+        return str(self.payload.channel.channel_id).encode()
+
+
+class FetchRequested(_Envelope):
+    """Envelope of ``fetch.requested`` (on the fetch-requests topic)."""
+
+    type: Literal["fetch.requested"] = "fetch.requested"
+    payload: FetchRequestedPayload
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the chat id."""
+        return str(self.payload.channel_id).encode()
+
+
+class FetchFailed(_Envelope):
+    """Envelope of ``fetch.failed`` (on the fetch-requests topic, after its request: same key)."""
+
+    type: Literal["fetch.failed"] = "fetch.failed"
+    payload: FetchFailedPayload
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: the chat id."""
+        return str(self.payload.channel_id).encode()
+
+
+AnyEvent = MessageUpserted | MessageCommitted | MessageDeleted | RangeCompleted | FetchRequested | FetchFailed
+Event = Annotated[AnyEvent, Field(discriminator="type")]
 _EVENT = TypeAdapter(Event)
 
 
-def decode_event(data: bytes, *, max_text_chars: int | None = None
-                 ) -> MessageUpserted | MessageCommitted | MessageDeleted:
+def decode_event(data: bytes, *, max_text_chars: int | None = None) -> AnyEvent:
     """Decode one record value.
 
     Args:
@@ -269,7 +360,7 @@ def decode_event(data: bytes, *, max_text_chars: int | None = None
         raise EventSchemaError(f"invalid {loc}: {first['msg']} ({exc.error_count()} error(s))") from None
 
 
-def encode_event(event: MessageUpserted | MessageCommitted | MessageDeleted) -> bytes:
+def encode_event(event: AnyEvent) -> bytes:
     """Serialize an event to its JSON record value (UTF-8 bytes; the same as ``model_dump_json()``,
     without the round trip through ``str``)."""
     return event.__pydantic_serializer__.to_json(event)
