@@ -27,12 +27,13 @@ from tgpipe.settings import Settings
 @dataclass(frozen=True)
 class Archived:
     """An export archived through the pipeline: its ``settings`` (database, media store), ``raw``
-    ``result.json``, the chat's id, and the zone of its local dates."""
+    ``result.json``, the chat's id, the zone of its local dates, and the export's directory."""
 
     settings: Settings
     raw: dict[str, Any]
     chat_id: int
     zone: str
+    raw_dir: Path
 
 
 @contextlib.asynccontextmanager
@@ -46,7 +47,7 @@ async def archived_export(postgres_url: str, template: str, kafka: KafkaEndpoint
         settings = settings.model_copy(update={"export_timezone": zone})
         await archive(settings, export)
         await record_export_coverage(url, raw, zone)
-        yield Archived(settings, raw, raw["id"], zone)
+        yield Archived(settings, raw, raw["id"], zone, export)
 
 
 async def record_export_coverage(database_url: str, raw: dict[str, Any], zone: str) -> None:
