@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from tests.support.broker import KafkaEndpoint, topic_settings
@@ -101,3 +105,25 @@ def export_messages(raw: dict[str, Any], zone: str, start: datetime, end: dateti
     """``(id, date, text)`` of the export's messages dated ``start..end`` (inclusive), by (date, id)."""
     found = [(m["id"], export_date(m, zone), flat_text(m.get("text", ""))) for m in raw["messages"]]
     return sorted((f for f in found if start <= f[1] <= end), key=lambda f: (f[1], f[0]))
+
+
+@contextlib.contextmanager
+def served_in_thread(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1 in a thread (its own event loop); yields
+    its base URL once it listens, stops it on exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise AssertionError(f"the API did not start listening on port {port} within {timeout} s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -10,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from services.api import queries
 from services.api.deps import Connection, get_settings
-from services.api.problems import Problem, bad_parameter, responses
+from services.api.problems import Problem, responses
 from tgpipe.paths import SHA256_HEX, content_path
 from tgpipe.settings import Settings
 
@@ -22,12 +21,11 @@ _FILE = {200: {"description": "the file's bytes (a Range request gets 206 and th
 
 @router.get("/media/{sha256}", response_class=FileResponse, responses=_FILE | responses(401, 404, 422))
 async def media_file(request: Request, conn: Connection, settings: Annotated[Settings, Depends(get_settings)],
-                     sha256: Annotated[str, Path(description="the file's sha256, 64 lowercase hex digits")],
+                     sha256: Annotated[str, Path(pattern=SHA256_HEX,
+                                                 description="the file's sha256, 64 lowercase hex digits")],
                      ) -> Response:
     """A stored media file with its MIME type (``application/octet-stream`` when unknown), a strong
     ``ETag`` (its digest), range requests, and a year's immutable caching (the bytes never change)."""
-    if not re.fullmatch(SHA256_HEX, sha256):
-        raise bad_parameter("sha256", "must be 64 lowercase hex digits")
     stored, mime_type = await queries.stored_mime_type(conn, sha256)
     path = content_path(settings.media_dir, sha256)
     if not stored or not path.is_file():
