@@ -167,6 +167,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"port {port!r} is not a number")
         return value
 
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        """An empty ``TGPIPE_API_TOKEN`` (compose's ``${TGPIPE_API_TOKEN:-}``) means no token."""
+        return None if value == "" else value
+
     @field_validator("export_timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:

@@ -75,6 +75,8 @@ async def _events(pool: asyncpg.Pool, chat_id: int, start: datetime, end: dateti
         while rows := await queries.page(conn, chat_id, after, end, batch):
             count += len(rows)
             after = (rows[-1].date, rows[-1].message_id)
-            yield "data: " + json.dumps({"messages": [r.model_dump(mode="json") for r in rows]}) + "\n\n"
+            body = json.dumps({"messages": [r.model_dump(mode="json") for r in rows]}, ensure_ascii=False,
+                              separators=(",", ":"))
+            yield "data: " + body + "\n\n"
     final = HistoryEnd(chat_id=chat_id, count=count, covered=DateRange(start=start, end=end))
     yield "event: end\ndata: " + final.model_dump_json() + "\n\n"
