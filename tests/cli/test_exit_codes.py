@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 
-import pytest
 from typer.testing import CliRunner
 
 from tgpipe.cli import app, status_codes
