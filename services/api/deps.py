@@ -62,16 +62,23 @@ Connection = Annotated[asyncpg.Connection, Depends(read_connection)]
 BIGINT = {"ge": -(2**63), "le": 2**63 - 1}
 
 
-async def known_chat(chat_id: Annotated[int, Path(description="the chat's Telegram id", **BIGINT)],
-                     conn: Connection) -> int:
-    """``chat_id`` of an archived chat.
+ChatIdPath = Annotated[int, Path(description="the chat's Telegram id", **BIGINT)]
+
+
+async def require_chat(conn: asyncpg.Connection, chat_id: int) -> int:
+    """``chat_id`` when the archive holds that chat.
 
     Raises:
-        Problem: 404 when the archive has no such chat.
+        Problem: 404 when it does not.
     """
     if not await queries.chat_exists(conn, chat_id):
         raise Problem(404, "unknown-chat", f"no chat {chat_id} is archived")
     return chat_id
+
+
+async def known_chat(chat_id: ChatIdPath, conn: Connection) -> int:
+    """The path's ``chat_id`` of an archived chat (404 otherwise: :func:`require_chat`)."""
+    return await require_chat(conn, chat_id)
 
 
 ChatId = Annotated[int, Depends(known_chat)]

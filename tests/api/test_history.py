@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
@@ -164,3 +165,16 @@ class _Recording:
                                "'telegram_backfill')", chat_id, start, end)
         finally:
             await conn.close()
+
+
+async def test_more_concurrent_streams_than_pooled_connections_all_finish(trantor):
+    """A stream holds one connection (its snapshot), never a second one on top: twelve at once on a
+    pool of eight all end."""
+    async with client(create_app(trantor.settings.model_copy(update={"api_history_batch": 20}))) as http:
+        responses = await asyncio.wait_for(asyncio.gather(*(
+            http.get(f"/api/v1/history/{trantor.chat_id}", params={"start_date": "2023-08-01",
+                                                                      "end_date": "2023-08-31"})
+            for _ in range(12))), timeout=120)
+    assert {r.status_code for r in responses} == {200}
+    assert {_served(r.text)[1]["count"] for r in responses} == {len(export_messages(
+        trantor.raw, trantor.zone, *_period("2023-08-01", "2023-08-31")))}

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api import queries
 from services.api.dates import parse_range
-from services.api.deps import ChatId, Connection, get_fetcher, get_pool, get_settings
+from services.api.deps import ChatIdPath, get_fetcher, get_pool, get_settings, require_chat
 from services.api.models import DateRange, HistoryEnd
 from services.api.problems import Problem, responses
 from tgpipe.db.coverage import covers
@@ -38,7 +38,7 @@ _STREAM = {200: {"description": "server-sent events: `data: {\"messages\": [Mess
 @router.get("/history/{chat_id}", response_class=StreamingResponse,
             responses=_STREAM | responses(401, 404, 422, 502, 503))
 async def history(
-    chat_id: ChatId, conn: Connection, settings: Annotated[Settings, Depends(get_settings)],
+    chat_id: ChatIdPath, settings: Annotated[Settings, Depends(get_settings)],
     pool: Annotated[asyncpg.Pool, Depends(get_pool)],
     fetcher: Annotated[RangeFetcher | None, Depends(get_fetcher)],
     start_date: Annotated[str, Query(description="first day or instant (ISO 8601; UTC unless a zone is given)")],
@@ -47,10 +47,14 @@ async def history(
     """Every message of the chat dated ``start_date..end_date``, complete.
 
     A period the archive does not cover is fetched first when a fetcher is configured (502 when the
-    fetch fails or times out), else refused (503); a covered period never touches Telegram.
+    fetch fails or times out), else refused (503); a covered period never touches Telegram. No
+    connection is held while fetching; the stream reads from a snapshot taken after the fetch.
     """
-    start, end = parse_range(start_date, end_date)
-    if not await covers(conn, chat_id, start, end):
+    async with pool.acquire() as conn, conn.transaction(readonly=True):  # released before the stream
+        await require_chat(conn, chat_id)
+        start, end = parse_range(start_date, end_date)
+        covered = await covers(conn, chat_id, start, end)
+    if not covered:
         if fetcher is None:
             raise Problem(503, "not-archived", f"chat {chat_id} is not archived completely from "
                           f"{start.isoformat()} to {end.isoformat()}, and fetching is off (no fetcher configured)")
