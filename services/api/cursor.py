@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from services.api.problems import bad_parameter
 
@@ -23,9 +23,9 @@ def decode(cursor: str) -> tuple[datetime, int]:
     """
     try:
         date_text, message_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        date = datetime.fromisoformat(date_text)
-        if date.tzinfo is None or type(message_id) is not int or not -(2**63) <= message_id < 2**63:
+        date = datetime.fromisoformat(date_text).astimezone(UTC)
+        if datetime.fromisoformat(date_text).tzinfo is None or type(message_id) is not int or not -(2**63) <= message_id < 2**63:
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise bad_parameter("cursor", "not a cursor this API gave") from None
     return date, message_id

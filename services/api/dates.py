@@ -22,9 +22,9 @@ def parse_bound(parameter: str, value: str, *, end: bool) -> datetime:
             start = datetime.combine(day, time(), UTC)
             return start + timedelta(days=1, microseconds=-1) if end else start
         moment = datetime.fromisoformat(value)
-    except (ValueError, OverflowError):
-        raise bad_parameter(parameter, f"{value!r} is not an ISO 8601 date or datetime") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: the instant is before year 1 or after 9999 in UTC
+        raise bad_parameter(parameter, f"{value!r} is not an ISO 8601 date or datetime (years 1-9999 UTC)") from None
 
 
 def parse_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:

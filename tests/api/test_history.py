@@ -178,3 +178,13 @@ async def test_more_concurrent_streams_than_pooled_connections_all_finish(tranto
     assert {r.status_code for r in responses} == {200}
     assert {_served(r.text)[1]["count"] for r in responses} == {len(export_messages(
         trantor.raw, trantor.zone, *_period("2023-08-01", "2023-08-31")))}
+
+
+@pytest.mark.parametrize(("start_date", "end_date"), [("0001-01-01T00:00+14:00", "2023-08-31"),
+                                                      ("2023-08-01", "9999-12-31T23:59-14:00")])
+async def test_instants_outside_the_years_1_to_9999_utc_are_422(trantor, start_date, end_date):
+    async with client(create_app(trantor.settings)) as http:
+        response = await http.get(f"/api/v1/history/{trantor.chat_id}",
+                                  params={"start_date": start_date, "end_date": end_date})
+    assert response.status_code == 422, response.text
+    assert response.json()["parameter"] == ("start_date" if start_date.startswith("0001") else "end_date")
