@@ -22,10 +22,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_tgpipe_api_serves_until_interrupted(database_url, tmp_path):
+@pytest.mark.parametrize(("command", "says"), [("api", "tgpipe API at"), ("serve", "serving the archive at")])
+async def test_the_api_serves_until_interrupted(database_url, tmp_path, command, says):
+    """``serve`` on a configured database starts no embedded server (that path is the README's, run by hand)."""
     port = _free_port()
     settings = Settings(database_url=database_url, home=tmp_path)
-    async with service_process(settings, tmp_path / "api.log", "api",
+    async with service_process(settings, tmp_path / "api.log", command,
                                extra_env={"TGPIPE_API_PORT": str(port)}) as api:
         async def healthy() -> bool:
             try:
@@ -35,7 +37,7 @@ async def test_tgpipe_api_serves_until_interrupted(database_url, tmp_path):
                 return False
 
         await eventually(healthy, timeout=60, what="tgpipe api to answer /health")
-        assert f"tgpipe API at http://127.0.0.1:{port}" in api.log()
+        assert f"{says} http://127.0.0.1:{port}" in api.log()
         api.signal(signal.SIGINT)  # Ctrl-C: uvicorn shuts down, then the command exits "interrupted"
         assert await api.wait(timeout=30) == status_codes.INTERRUPTED, api.log()
         assert "Application shutdown complete" in api.log()
