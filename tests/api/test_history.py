@@ -6,10 +6,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
+import httpx
 import pytest
 
+from services.api import queries
 from services.api.app import create_app
-from tests.support.api import client, events, export_messages
+from tests.support.api import client, events, export_messages, served_in_thread
 from tgpipe.kafka.fetch import FetchError
 
 pytestmark = pytest.mark.e2e
@@ -188,3 +190,31 @@ async def test_instants_outside_the_years_1_to_9999_utc_are_422(trantor, start_d
                                   params={"start_date": start_date, "end_date": end_date})
     assert response.status_code == 422, response.text
     assert response.json()["parameter"] == ("start_date" if start_date.startswith("0001") else "end_date")
+
+
+async def test_a_database_failure_mid_stream_ends_the_stream_without_its_end_event(trantor, monkeypatch):
+    """The server's connection is terminated at the second batch's query: the client has the first
+    batch, then a broken response, and no ``end`` event (so it must treat the stream as failed)."""
+    calls = []
+    real_page = queries.page
+
+    async def page_then_die(conn, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return await real_page(conn, *args, **kwargs)
+
+    monkeypatch.setattr(queries, "page", page_then_die)
+    app = create_app(trantor.settings.model_copy(update={"api_history_batch": 20}))
+    received = ""
+    with served_in_thread(app) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            with pytest.raises(httpx.RemoteProtocolError):
+                async with http.stream("GET", f"/api/v1/history/{trantor.chat_id}",
+                                       params={"start_date": "2023-08-01", "end_date": "2023-08-31"}) as response:
+                    assert response.status_code == 200
+                    async for text in response.aiter_text():
+                        received += text
+    found = events(received)
+    assert [name for name, _ in found] == ["message"]
+    assert len(found[0][1]["messages"]) == 20
