@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-TGPIPE_SERVICES = {"migrate", "writer", "media", "collector", "collector-telegram"}
+TGPIPE_SERVICES = {"migrate", "writer", "media", "collector", "collector-telegram", "api"}
 CONSUMERS = ("writer", "media")
 ONE_SHOT = {"migrate", "kafka-init"}
 HEALTH_CHECKED = {"kafka", "postgres"}
@@ -189,12 +189,14 @@ def test_service_command_is_a_real_cli_command(services: dict, name: str):
 
 def test_shared_environment_names_settings_fields_and_parses(services: dict, monkeypatch):
     env = {"POSTGRES_PASSWORD": "secret"}
-    for name in TGPIPE_SERVICES - {"collector-telegram", "media"}:
+    for name in TGPIPE_SERVICES - {"collector-telegram", "media", "api"}:
         variables = services[name]["environment"]
         assert variables == services["writer"]["environment"], f"{name}: not the shared x-tgpipe-env"
     media = services["media"]["environment"]  # the shared environment and its own export roots
     shared = {k: v for k, v in media.items() if k != "TGPIPE_MEDIA_EXPORT_ROOTS"}
     assert shared == services["writer"]["environment"]
+    api = services["api"]["environment"]  # the shared environment and where it listens, its token
+    assert {k: v for k, v in api.items() if not k.startswith("TGPIPE_API_")} == services["writer"]["environment"]
     telegram = services["collector-telegram"]["environment"]
     assert telegram.items() >= services["writer"]["environment"].items()
     assert all(key.startswith("TGPIPE_TELEGRAM_") for key in set(telegram) - set(services["writer"]["environment"]))
@@ -237,6 +239,21 @@ def test_dependencies_wait_for_health_and_one_shot_jobs(services: dict):
     for name in ONE_SHOT | {"collector"}:
         assert services[name]["restart"] == "no"
     assert services["collector"]["profiles"] == ["collect"]
+
+
+def test_the_api_reads_the_database_and_the_media_store_and_is_checked_by_its_health_endpoint(
+        services: dict, monkeypatch):
+    api = services["api"]
+    assert set(api["depends_on"]) == {"postgres", "migrate"}  # reading needs no broker
+    assert api["restart"] == "unless-stopped"
+    assert "media-store:/var/lib/tgpipe/media:ro" in api["volumes"]
+    for key, value in api["environment"].items():
+        monkeypatch.setenv(key, _interpolate(str(value), {"POSTGRES_PASSWORD": "secret"}))
+    settings = Settings()
+    assert (settings.api_host, settings.api_port, settings.api_token) == ("0.0.0.0", 8080, None)
+    check = " ".join(api["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{settings.api_port}/health" in check
+    assert all(port.startswith("127.0.0.1:") and port.endswith(f":{settings.api_port}") for port in api["ports"])
 
 
 def test_consumer_services_can_be_scaled(services: dict):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tgpipe.errors import UnsafePathError
-from tgpipe.paths import allowed_export_root, safe_resolve
+from tgpipe.paths import allowed_export_root, content_path, safe_resolve
 
 
 @pytest.fixture
@@ -102,3 +102,14 @@ def test_a_symlink_out_of_an_allowed_root_is_resolved_and_refused(tmp_path: Path
 
 def test_nothing_is_allowed_without_allowed_roots(root: Path) -> None:
     assert allowed_export_root(str(root), []) is None
+
+
+@pytest.mark.parametrize("key", ["0" * 63, "0" * 65, "A" * 64, "../" + "0" * 61, "g" * 64, ""])
+def test_content_path_accepts_only_a_lowercase_hex_digest(tmp_path, key):
+    with pytest.raises(UnsafePathError):
+        content_path(tmp_path, key)
+
+
+def test_content_path_is_two_levels_of_byte_pairs(tmp_path):
+    key = "ab" + "cd" + "0" * 60
+    assert content_path(tmp_path, key) == tmp_path / "ab" / "cd" / key

@@ -64,3 +64,19 @@ def allowed_export_root(export_root: str | None, allowed: Iterable[Path]) -> Pat
     except (OSError, RuntimeError, ValueError):
         return None
     return resolved if any(resolved.is_relative_to(root) for root in allowed) else None
+
+
+#: A content-store key: the sha256 of a file, 64 lowercase hex digits.
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+def content_path(root: Path, sha256: str) -> Path:
+    """Where the content store under ``root`` keeps the file whose hex digest is ``sha256``:
+    ``root/ab/cd/<sha256>`` (its first two byte pairs as folders), whether stored or not.
+
+    Raises:
+        UnsafePathError: ``sha256`` is not 64 lowercase hex digits (so it never leaves ``root``).
+    """
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise UnsafePathError("a content-store key is 64 lowercase hex digits")
+    return root / sha256[:2] / sha256[2:4] / sha256

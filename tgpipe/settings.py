@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     telegram_media_max_attempts: PositiveInt = Field(
         default=5, description="Download attempts per Telegram photo before it is recorded as failed.")
 
+    # The history API (services/api; `tgpipe api`, `tgpipe serve`).
+    api_host: str = Field(default="127.0.0.1", min_length=1, description="API: address uvicorn listens on.")
+    api_port: int = Field(default=8080, ge=1, le=65535, description="API: port uvicorn listens on.")
+    api_token: SecretStr | None = Field(
+        default=None, description="API: bearer token every endpoint but /health requires; unset: no auth.")
+    api_page_limit: int = Field(
+        default=1000, ge=1, le=10_000, description="API: most messages of one page (the `limit` parameter's cap).")
+    api_history_batch: int = Field(
+        default=500, ge=1, le=10_000, description="API: messages per server-sent event of /api/v1/history.")
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description="API: origins allowed by CORS (JSON list); empty: no CORS headers.")
+
     @field_validator("database_url")
     @classmethod
     def _postgresql_url(cls, value: str | None) -> str | None:
@@ -163,6 +175,12 @@ class Settings(BaseSettings):
             if port and not port.isdigit():
                 raise ValueError(f"port {port!r} is not a number")
         return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        """An empty ``TGPIPE_API_TOKEN`` (compose's ``${TGPIPE_API_TOKEN:-}``) means no token."""
+        return None if value == "" else value
 
     @field_validator("export_timezone")
     @classmethod

@@ -14,6 +14,7 @@ from schemas import MediaRef, MessageCommitted
 from schemas.vocabulary import MediaStatus
 from services.media.export_file import MediaRefused, checked_export_root, store_export_file
 from services.media.persist import MediaRow
+from services.media.sniff import image_mime_type
 from services.media.store import ContentStore
 from tgpipe.errors import MediaReadError
 from tgpipe.settings import Settings
@@ -30,7 +31,8 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
               settings: Settings) -> MediaRow:
     """Decide and produce the ``media`` row for one reference, storing the file when it may be.
 
-    Statuses: ``stored`` (bytes in the store, ``sha256`` and ``size_bytes`` set), ``not_included``
+    Statuses: ``stored`` (bytes in the store, ``sha256`` and ``size_bytes`` set; ``mime_type`` the
+    export's, else the image type the stored bytes start with), ``not_included``
     (export placeholder), ``missing`` (no such file), ``skipped`` (kind not in
     ``media_download_kinds``; its ``size_bytes`` is the event's ``file_size``), and the refusals of
     :mod:`services.media.export_file`: ``export_root_not_allowed``, ``outside_export_root``,
@@ -54,6 +56,9 @@ def media_row(channel_id: int, message_id: int, ref: MediaRef, store: ContentSto
         return MediaRow(status=exc.status, error=exc.reason, **base)
     if blob is None:
         return MediaRow(status=MediaStatus.MISSING, size_bytes=ref.file_size, **base)
+    if base["mime_type"] is None:  # an export photo's entry names no MIME type: the bytes say it
+        with store.path_for(blob.sha256).open("rb") as stored:
+            base["mime_type"] = image_mime_type(stored.read(32))
     return MediaRow(status=MediaStatus.STORED, sha256=blob.sha256, size_bytes=blob.size, **base)
 
 

@@ -58,3 +58,16 @@ def describe_non_image(data: bytes) -> str:
     if data[4:8] == b"ftyp":
         return "the file is an MP4/QuickTime video, not an image"
     return "the file is not an image (no known image signature)"
+
+
+_MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WebP": "image/webp",
+               "BMP": "image/bmp", "TIFF": "image/tiff"}
+
+
+def image_mime_type(data: bytes) -> str | None:
+    """The MIME type of the image ``data`` starts with (``image/jpeg``, ``image/png``…; AVIF and HEIF
+    told apart by the ``ftyp`` brand), or ``None`` when it is not an image :func:`image_format` knows."""
+    found = image_format(data)
+    if found == "HEIF/AVIF":
+        return "image/avif" if data[8:12] in (b"avif", b"avis") else "image/heif"
+    return _MIME_TYPES.get(found) if found else None

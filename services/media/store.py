@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tgpipe.metrics import MEDIA_STORED_BYTES
+from tgpipe.paths import content_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +38,10 @@ class ContentStore:
         self.root = root
 
     def path_for(self, sha256: str) -> Path:
-        """Where the blob with hex digest ``sha256`` lives (whether stored or not)."""
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        """Where the blob with hex digest ``sha256`` lives (whether stored or not; see
+        :func:`tgpipe.paths.content_path`, which the API reads it by). Raises ``UnsafePathError``
+        for a key that is not 64 lowercase hex digits."""
+        return content_path(self.root, sha256)
 
     def put(self, data: bytes) -> str:
         """Store ``data`` unless identical bytes are already stored; return its sha256 (hex).

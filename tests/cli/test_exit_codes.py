@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
-import pytest
 from typer.testing import CliRunner
 
-from tests.support.database import fresh_database
 from tgpipe.cli import app, status_codes
-
-
-@pytest.fixture
-async def unmigrated_database_url(postgres_url: str) -> AsyncIterator[str]:
-    async with fresh_database(postgres_url, None) as url:
-        yield url
 
 
 def _closed_port() -> int:

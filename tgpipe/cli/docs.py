@@ -1,4 +1,5 @@
-"""``tgpipe docs gen|serve``: the AsyncAPI document generated from the FastStream apps (:mod:`tgpipe.ops.asyncapi`)."""
+"""``tgpipe docs gen|serve``: the AsyncAPI document generated from the FastStream apps (:mod:`tgpipe.ops.asyncapi`);
+``tgpipe docs openapi``: the history API's OpenAPI document (:mod:`tgpipe.ops.openapi`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import typer
 from tgpipe.cli.base import CommandTyper
 from tgpipe.cli.render import console
 
-app = CommandTyper(help="The AsyncAPI document of tgpipe's topics and events.", no_args_is_help=True)
+app = CommandTyper(help="The AsyncAPI document of tgpipe's topics and events; the API's OpenAPI document.",
+                   no_args_is_help=True)
 
 
 @app.command("gen")
@@ -38,3 +40,15 @@ def docs_serve(
     from tgpipe.ops.asyncapi import load_specification, specification
 
     serve_app(load_specification(specification()), host, port)
+
+
+@app.command("openapi")
+def docs_openapi(
+    out: Annotated[Path | None, typer.Option("--out", help="where to write it (default docs/openapi.json)")] = None,
+) -> None:
+    """Generate the history API's OpenAPI document from its FastAPI app."""
+    from tgpipe.ops.openapi import SPEC_PATH, render, specification
+
+    target = out or SPEC_PATH
+    target.write_text(render(specification()), encoding="utf-8")
+    console.print(f"wrote {target}")

@@ -92,9 +92,11 @@ async def check_database_url(database_url: str) -> None:
     await connection.close()
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4,
+                      server_settings: dict[str, str] | None = None) -> asyncpg.Pool:
     """Open a pool to ``database_url`` with JSON codecs for ``jsonb``/``json`` columns, after
-    checking that the database is migrated to head (:func:`require_migrated`).
+    checking that the database is migrated to head (:func:`require_migrated`). ``server_settings``
+    are PostgreSQL settings of every connection (e.g. ``default_transaction_read_only``).
 
     Raises:
         ConfigurationError: the URL cannot work (malformed, unknown database, role or password
@@ -102,7 +104,8 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 4
         OSError, asyncpg.PostgresError: transient: the server is unreachable or not ready.
     """
     with _usable_url():
-        pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, init=_init_connection)
+        pool = await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, init=_init_connection,
+                                         server_settings=server_settings)
     try:
         async with pool.acquire() as connection:
             await require_migrated(connection)

@@ -1,0 +1,59 @@
+"""The app factory of the history API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from services.api import problems
+from services.api.deps import require_token
+from services.api.routes import chats, health, history, media, messages
+from tgpipe.db import create_pool
+from tgpipe.errors import ConfigurationError
+from tgpipe.kafka.fetch import RangeFetcher
+from tgpipe.settings import Settings
+
+#: PostgreSQL settings of every API connection: a transaction cannot write unless it says so, and
+#: the API never says so.
+READ_ONLY = {"default_transaction_read_only": "on", "application_name": "tgpipe-api"}
+
+
+def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None) -> FastAPI:
+    """The API app on ``settings.database_url`` (the pool opens in the app's lifespan).
+
+    ``fetcher`` gets a range the archive does not cover archived (``/api/v1/history``); without
+    one, such a range is answered 503. ``settings.api_token`` protects every route but ``/health``;
+    ``settings.api_cors_origins`` turns on CORS for those origins only.
+
+    Raises (at start-up, in the lifespan):
+        ConfigurationError: ``database_url`` is unset, cannot work, or is not migrated.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.database_url:
+            raise ConfigurationError("TGPIPE_DATABASE_URL must be set for the API")
+        app.state.pool = await create_pool(settings.database_url, max_size=8, server_settings=READ_ONLY)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="tgpipe history API", version="1",
+                  description="Read the archive: chats, messages, coverage, media, and the history of a "
+                              "date range, served whole or not at all (docs/api.md).",
+                  lifespan=lifespan)
+    app.state.settings, app.state.fetcher = settings, fetcher
+    problems.install(app)
+    guarded = [Depends(require_token)]
+    app.include_router(health.router)
+    for module in (chats, messages, history):
+        app.include_router(module.router, prefix="/api/v1", dependencies=guarded)
+    app.include_router(media.router, dependencies=guarded)
+    if settings.api_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins, allow_methods=["GET"],
+                           allow_headers=["Authorization"])
+    return app

@@ -1,0 +1,118 @@
+"""The API's SQL (read only): chats, pages of messages in ``(date, message_id)`` order, one message.
+
+Pages are keyset pages: the rows after a key ``(date, message_id)``, served by the index
+``messages_chat_date_idx (channel_id, date, message_id)`` (migration 0008). Coverage is read
+through :mod:`tgpipe.db.coverage`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.api.models import Media, Message, MessageDetail, Sender, Version
+
+#: The key before every message: pages start after it when no cursor is given.
+FIRST_ID = -(2**63)
+
+_COLUMNS = """m.channel_id, m.message_id, m.kind, m.date, m.edit_date, m.sender_type, m.sender_id,
+       s.name AS sender_name, m.text, m.reply_to_message_id, m.forwarded_from, m.media_kind, m.deleted_at"""
+_FROM = "messages m LEFT JOIN senders s ON s.peer_type = m.sender_type AND s.peer_id = m.sender_id"
+
+_PAGE = f"""
+SELECT {_COLUMNS} FROM {_FROM}
+WHERE m.channel_id = $1 AND (m.channel_id, m.date, m.message_id) > ($1, $2, $3) AND m.date <= $4
+  AND ($5::bigint IS NULL OR m.sender_id = $5)
+ORDER BY m.channel_id, m.date, m.message_id
+LIMIT $6
+"""
+_CHATS = """
+SELECT c.channel_id, c.type, c.title, count(m.message_id) AS message_count,
+       min(m.date) AS first_date, max(m.date) AS last_date
+FROM channels c LEFT JOIN messages m ON m.channel_id = c.channel_id
+GROUP BY c.channel_id ORDER BY c.channel_id
+"""
+_CHAT_DATES = "SELECT min(date), max(date) FROM messages WHERE channel_id = $1"
+_DETAIL = f"""
+SELECT {_COLUMNS}, m.entities, m.post_author, m.action, m.grouped_id, m.reactions, m.reply_to_peer,
+       coalesce(m.deleted_at, d.deleted_at) AS deletion
+FROM {_FROM} LEFT JOIN message_deletions d ON d.channel_id = m.channel_id AND d.message_id = m.message_id
+WHERE m.channel_id = $1 AND m.message_id = $2
+"""
+_ONE = f"SELECT {_COLUMNS} FROM {_FROM} WHERE m.channel_id = $1 AND m.message_id = $2"
+_VERSIONS = """
+SELECT text, entities, edit_date, valid_from FROM message_versions
+WHERE channel_id = $1 AND message_id = $2 ORDER BY valid_from, recorded_at
+"""
+_MEDIA = """
+SELECT kind, status, sha256, mime_type, size_bytes, width, height FROM media
+WHERE channel_id = $1 AND message_id = $2 ORDER BY kind
+"""
+_STORED = """
+SELECT mime_type FROM media WHERE sha256 = $1 AND status = 'stored' ORDER BY mime_type NULLS LAST LIMIT 1
+"""
+
+
+def message(row: asyncpg.Record) -> Message:
+    """A :class:`Message` from a row of ``_COLUMNS``."""
+    sender = (Sender(type=row["sender_type"], id=row["sender_id"], name=row["sender_name"])
+              if row["sender_id"] is not None else None)
+    return Message(chat_id=row["channel_id"], message_id=row["message_id"], kind=row["kind"], date=row["date"],
+                   edit_date=row["edit_date"], sender=sender, text=row["text"],
+                   reply_to_message_id=row["reply_to_message_id"], forwarded_from=row["forwarded_from"],
+                   media_kind=row["media_kind"], deleted_at=row["deleted_at"])
+
+
+async def chat_exists(conn: asyncpg.Connection, chat_id: int) -> bool:
+    """Whether chat ``chat_id`` is archived (a ``channels`` row)."""
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM channels WHERE channel_id = $1)", chat_id)
+
+
+async def chats(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every chat with ``type``, ``title``, ``message_count``, ``first_date``, ``last_date``, by id."""
+    return await conn.fetch(_CHATS)
+
+
+async def chat_dates(conn: asyncpg.Connection, chat_id: int) -> tuple[datetime | None, datetime | None]:
+    """The dates of a chat's first and last archived message (``None`` without messages)."""
+    row = await conn.fetchrow(_CHAT_DATES, chat_id)
+    return row[0], row[1]
+
+
+async def page(conn: asyncpg.Connection, chat_id: int, after: tuple[datetime, int], end: datetime,
+               limit: int, *, sender: int | None = None) -> list[Message]:
+    """At most ``limit`` messages of chat ``chat_id`` after the key ``after`` = ``(date, message_id)``
+    and dated up to ``end`` (inclusive), from sender id ``sender`` when given, in key order."""
+    rows = await conn.fetch(_PAGE, chat_id, after[0], after[1], end, sender, limit)
+    return [message(r) for r in rows]
+
+
+def start_key(start: datetime | None) -> tuple[datetime, int]:
+    """The key just before the first message dated ``start`` or later (every message when ``None``)."""
+    return (start or datetime(1, 1, 2, tzinfo=UTC)), FIRST_ID
+
+
+async def detail(conn: asyncpg.Connection, chat_id: int, message_id: int) -> MessageDetail | None:
+    """Message ``message_id`` of chat ``chat_id`` with its versions, reply-to message (same chat,
+    when archived), media and deletion time; ``None`` when it is not archived."""
+    row = await conn.fetchrow(_DETAIL, chat_id, message_id)
+    if row is None:
+        return None
+    reply = None
+    if row["reply_to_message_id"] is not None and row["reply_to_peer"] is None:
+        reply_row = await conn.fetchrow(_ONE, chat_id, row["reply_to_message_id"])
+        reply = message(reply_row) if reply_row is not None else None
+    versions = [Version(**dict(r)) for r in await conn.fetch(_VERSIONS, chat_id, message_id)]
+    media = [Media(**dict(r), url=f"/media/{r['sha256']}" if r["sha256"] else None)
+             for r in await conn.fetch(_MEDIA, chat_id, message_id)]
+    base = message(row).model_dump() | {"deleted_at": row["deletion"]}
+    return MessageDetail(**base, entities=row["entities"], post_author=row["post_author"], action=row["action"],
+                         grouped_id=row["grouped_id"], reactions=row["reactions"], reply_to=reply,
+                         versions=versions, media=media)
+
+
+async def stored_mime_type(conn: asyncpg.Connection, sha256: str) -> tuple[bool, str | None]:
+    """``(stored, mime_type)``: whether a media row says the file ``sha256`` is stored, and its MIME type."""
+    row = await conn.fetchrow(_STORED, sha256)
+    return (row is not None, row["mime_type"] if row is not None else None)

@@ -1,0 +1,1 @@
+"""The API's routers, one per module (full-stack-fastapi-template's ``api/routes``)."""
