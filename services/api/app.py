@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -12,8 +12,10 @@ from services.api import problems
 from services.api.deps import require_token
 from services.api.routes import chats, health, history, media, messages
 from tgpipe.db import create_pool
+from tgpipe.db.coverage import pool_uncovered
 from tgpipe.errors import ConfigurationError
-from tgpipe.kafka.fetch import RangeFetcher
+from tgpipe.kafka.broker import make_broker
+from tgpipe.kafka.fetch import KafkaRangeFetcher, RangeFetcher
 from tgpipe.settings import Settings
 
 #: PostgreSQL settings of every API connection: a transaction cannot write unless it says so, and
@@ -21,11 +23,14 @@ from tgpipe.settings import Settings
 READ_ONLY = {"default_transaction_read_only": "on", "application_name": "tgpipe-api"}
 
 
-def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None) -> FastAPI:
+def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None, fetch_through_kafka: bool = False
+               ) -> FastAPI:
     """The API app on ``settings.database_url`` (the pool opens in the app's lifespan).
 
     ``fetcher`` gets a range the archive does not cover archived (``/api/v1/history``); without
-    one, such a range is answered 503. ``settings.api_token`` protects every route but ``/health``;
+    one, such a range is answered 503. ``fetch_through_kafka`` (``tgpipe api`` with a broker configured):
+    the fetcher is a :class:`~tgpipe.kafka.fetch.KafkaRangeFetcher` on a producer started in the
+    lifespan, served by the running Telegram collector. ``settings.api_token`` protects every route but ``/health``;
     ``settings.api_cors_origins`` turns on CORS for those origins only.
 
     Raises (at start-up, in the lifespan):
@@ -36,11 +41,15 @@ def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.database_url:
             raise ConfigurationError("TGPIPE_DATABASE_URL must be set for the API")
-        app.state.pool = await create_pool(settings.database_url, max_size=8, server_settings=READ_ONLY)
-        try:
+        async with AsyncExitStack() as stack:
+            app.state.pool = await create_pool(settings.database_url, max_size=8, server_settings=READ_ONLY)
+            stack.push_async_callback(app.state.pool.close)
+            if fetch_through_kafka and app.state.fetcher is None:
+                broker = make_broker(settings, client_id="tgpipe-api")
+                await broker.start()
+                stack.push_async_callback(broker.stop)
+                app.state.fetcher = KafkaRangeFetcher(broker, settings, pool_uncovered(app.state.pool))
             yield
-        finally:
-            await app.state.pool.close()
 
     app = FastAPI(title="tgpipe history API", version="1",
                   description="Read the archive: chats, messages, coverage, media, and the history of a "

@@ -8,7 +8,6 @@ import json
 import socket
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
@@ -43,31 +41,14 @@ class Archived:
 @contextlib.asynccontextmanager
 async def archived_export(postgres_url: str, template: str, kafka: KafkaEndpoint, home: Path,
                           name: str, zone: str) -> AsyncIterator[Archived]:
-    """Shared export ``name`` archived by ``tgpipe archive``'s job into a fresh database, with its
-    whole period recorded in the coverage ledger (source ``export``) as the archive command records it."""
+    """Shared export ``name`` archived by ``tgpipe archive``'s job into a fresh database (which records
+    its first..last message in the coverage ledger, source ``export``)."""
     export = SHARED_DATA / name
     raw = json.loads((export / "result.json").read_text(encoding="utf-8"))
     async with fresh_database(postgres_url, template) as url, topic_settings(url, kafka, home) as settings:
         settings = settings.model_copy(update={"export_timezone": zone})
         await archive(settings, export)
-        await record_export_coverage(url, raw, zone)
         yield Archived(settings, raw, raw["id"], zone, export)
-
-
-async def record_export_coverage(database_url: str, raw: dict[str, Any], zone: str) -> None:
-    """Record the export's first..last message as covered, unless the archive already did."""
-    dates = [export_date(m, zone) for m in raw["messages"]]
-    ids = [m["id"] for m in raw["messages"]]
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("""
-            INSERT INTO coverage (event_id, channel_id, message_ids, dates, source)
-            SELECT $1, $2, int8range($3, $4, '[]'), tstzrange($5, $6, '[]'), 'export'
-            WHERE NOT coalesce((SELECT tstzrange($5, $6, '[]') <@ range_agg(dates) FROM coverage
-                                WHERE channel_id = $2), false)""",
-                           uuid.uuid4(), raw["id"], min(ids), max(ids), min(dates), max(dates))
-    finally:
-        await conn.close()
 
 
 @contextlib.asynccontextmanager

@@ -8,12 +8,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 from faststream.kafka import KafkaBroker
+from telethon.tl import types
 
 from services.collector.telegram.collector import TelegramCollector
-from tests.support.telegram import FakeTelegram
+from tests.support.telegram import T0, FakeTelegram, post
 from tgpipe.ops.verify import verify
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
@@ -65,3 +67,38 @@ async def pipeline(settings: Settings, db: asyncpg.Pool, fake: FakeTelegram, **o
     tracker = ProgressTracker()
     async with running_services(settings, tracker, telegram=fake) as broker:
         yield Pipeline(settings, db, fake, broker, tracker)
+
+
+def jan(day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2024, 1, day, hour, minute, second, tzinfo=UTC)
+
+
+def end_of(day: int) -> datetime:
+    return jan(day, 23, 59, 59)
+
+
+def january(channel_id: int) -> list[types.Message]:
+    """Message ``d`` of each day ``d`` of January 2024, at noon."""
+    return [post(channel_id, d, f"day {d}", seconds=int((jan(d, 12) - T0).total_seconds())) for d in range(1, 32)]
+
+
+@asynccontextmanager
+async def running_collector(p: Pipeline, refs: list[str]) -> AsyncIterator[None]:
+    """The Telegram collector running (backfill, then following and serving fetch requests)."""
+    stop = asyncio.Event()
+    run = asyncio.ensure_future(p.collector().run(refs, stop=stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        results = await asyncio.wait_for(run, 60)
+        assert all(r.ok for r in results), results
+
+
+async def archive_two_ends(p: Pipeline) -> None:
+    """Re-fetch 01-01..10 and 01-20..31 (telegram_backfill markers) and wait for the writer."""
+    collector = p.collector()
+    await collector.refetch(p.fake.peer(NEWS), jan(1), end_of(10))
+    await collector.refetch(p.fake.peer(NEWS), jan(20), end_of(31))
+    await p.settle()
+    await p.eventually("SELECT count(*) FROM coverage", 2)

@@ -20,6 +20,10 @@ async def _check_database(database_url: str) -> None:
 def run_api(settings: Settings, *, fetcher: RangeFetcher | None = None) -> None:
     """Serve the API on ``settings.api_host``:``settings.api_port`` until interrupted.
 
+    An uncovered range of ``/api/v1/history`` is fetched by ``fetcher``, else, when a broker is
+    configured (``TGPIPE_KAFKA_BOOTSTRAP_SERVERS``), through the fetch-requests topic and the running
+    Telegram collector; with neither it is answered 503.
+
     The database is checked first, so that a bad URL or an unmigrated database fails with one line
     before uvicorn starts.
 
@@ -32,7 +36,8 @@ def run_api(settings: Settings, *, fetcher: RangeFetcher | None = None) -> None:
     if not settings.database_url:
         raise ConfigurationError("TGPIPE_DATABASE_URL must be set for the API")
     asyncio.run(_check_database(settings.database_url))
-    config = uvicorn.Config(create_app(settings, fetcher=fetcher), host=settings.api_host, port=settings.api_port,
+    app = create_app(settings, fetcher=fetcher, fetch_through_kafka=bool(settings.kafka_bootstrap_servers))
+    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
                             log_level=settings.log_level.lower(), proxy_headers=False, server_header=False)
     server = uvicorn.Server(config)
     server.run()

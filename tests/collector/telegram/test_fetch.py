@@ -6,57 +6,22 @@ no coverage, the same range twice fetches nothing. (HTTP is the API service's te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 from telethon.tl import types
 
-from tests.support.telegram import T0, FakeTelegram, channel, post
-from tests.support.telegram_pipeline import NEWS, OTHER, Pipeline, pipeline
+from tests.support.telegram import FakeTelegram, channel
+from tests.support.telegram_pipeline import (
+    NEWS, OTHER, archive_two_ends, end_of, jan, january, pipeline, running_collector,
+)
 from tgpipe.db.coverage import chat_coverage, covers, pool_uncovered
 from tgpipe.kafka.fetch import FetchError, KafkaRangeFetcher
 
 
-def jan(day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2024, 1, day, hour, minute, second, tzinfo=UTC)
-
-
-def end_of(day: int) -> datetime:
-    return jan(day, 23, 59, 59)
-
-
-def january(channel_id: int) -> list[types.Message]:
-    """Message ``d`` of each day ``d`` of January 2024, at noon."""
-    return [post(channel_id, d, f"day {d}", seconds=int((jan(d, 12) - T0).total_seconds())) for d in range(1, 32)]
-
-
 def read_ids(reads: list) -> list[tuple[int, list[int]]]:
     return [(chat, [message_id for message_id, _ in read]) for chat, read in reads]
-
-
-@asynccontextmanager
-async def running_collector(p: Pipeline, refs: list[str]) -> AsyncIterator[None]:
-    """The Telegram collector running (backfill, then following and serving fetch requests)."""
-    stop = asyncio.Event()
-    run = asyncio.ensure_future(p.collector().run(refs, stop=stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        results = await asyncio.wait_for(run, 60)
-        assert all(r.ok for r in results), results
-
-
-async def archive_two_ends(p: Pipeline) -> None:
-    """Re-fetch 01-01..10 and 01-20..31 (telegram_backfill markers) and wait for the writer."""
-    collector = p.collector()
-    await collector.refetch(p.fake.peer(NEWS), jan(1), end_of(10))
-    await collector.refetch(p.fake.peer(NEWS), jan(20), end_of(31))
-    await p.settle()
-    await p.eventually("SELECT count(*) FROM coverage", 2)
 
 
 async def test_contract_F1_a_partly_covered_range_fetches_only_its_hole_and_twice_nothing(settings, db):
