@@ -251,6 +251,7 @@ class _Envelope(_Model):
     seq: int | None = Field(default=None, description="collector's per-run sequence number")
 
 
+# Every envelope below has the same shape (`duplicates` pairs them): its type, its payload, its key.
 class MessageUpserted(_Envelope):
     """Envelope of ``message.upserted``."""
 

@@ -89,6 +89,8 @@ async def publish_payloads(
     return sent
 
 
+# The same parameters as publish_payloads, which it calls, plus on_marked (`duplicates` pairs the two
+# signatures): an export is published like any payloads, then its chats are marked complete.
 async def publish_export(
     broker: KafkaBroker,
     settings: Settings,

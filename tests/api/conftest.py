@@ -10,6 +10,8 @@ from tests.support.api import Archived, archived_export
 from tests.support.factories import EXPORTS
 
 
+# One module fixture per shared export (the same shape: `duplicates` pairs them; pytest names fixtures
+# by function, and each export archives once per module).
 @pytest.fixture(scope="module")
 async def trantor(postgres_url, template_database, kafka, tmp_path_factory, shared_data) -> AsyncIterator[Archived]:
     """trantor-library-channel archived (924 messages, photos stored), coverage recorded."""

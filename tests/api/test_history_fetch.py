@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from services.api.app import create_app
 from tests.support.api import client, events
-from tests.support.telegram import FakeTelegram, channel
-from tests.support.telegram_pipeline import NEWS, archive_two_ends, january, pipeline, running_collector
+
+from tests.support.telegram_pipeline import NEWS, running_collector, two_ends_archived
 from tgpipe.db.coverage import chat_coverage
 
 MONTH = {"start_date": "2024-01-01", "end_date": "2024-01-31"}
@@ -27,10 +27,8 @@ def _ids(body: str) -> tuple[list[int], dict]:
 
 
 async def test_the_history_of_a_partly_covered_month_fetches_its_hole_then_streams_it_whole(settings, db):
-    fake = FakeTelegram()
-    fake.add_channel(channel(NEWS, "News", "news"), january(NEWS))
-    async with pipeline(settings, db, fake, api_fetch_timeout_s=60.0) as p:
-        await archive_two_ends(p)
+    async with two_ends_archived(settings, db) as p:
+        fake = p.fake
         async with running_collector(p, ["@news"]), \
                 client(create_app(p.settings, fetch_through_kafka=True)) as http:
             before = len(fake.reads)
@@ -52,10 +50,8 @@ async def test_the_history_of_a_partly_covered_month_fetches_its_hole_then_strea
 
 
 async def test_a_fetch_failing_mid_way_answers_a_problem_before_any_message_and_covers_nothing(settings, db):
-    fake = FakeTelegram()
-    fake.add_channel(channel(NEWS, "News", "news"), january(NEWS))
-    async with pipeline(settings, db, fake, api_fetch_timeout_s=60.0) as p:
-        await archive_two_ends(p)
+    async with two_ends_archived(settings, db) as p:
+        fake = p.fake
         async with db.acquire() as conn:
             holes_before = (await chat_coverage(conn, NEWS)).date_holes
         fake.fail("iter", (NEWS, 15), ConnectionError("network went away"))  # in the middle of the hole

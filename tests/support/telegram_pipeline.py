@@ -15,7 +15,7 @@ from faststream.kafka import KafkaBroker
 from telethon.tl import types
 
 from services.collector.telegram.collector import TelegramCollector
-from tests.support.telegram import T0, FakeTelegram, post
+from tests.support.telegram import T0, FakeTelegram, channel, post
 from tgpipe.ops.verify import verify
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
@@ -102,3 +102,15 @@ async def archive_two_ends(p: Pipeline) -> None:
     await collector.refetch(p.fake.peer(NEWS), jan(20), end_of(31))
     await p.settle()
     await p.eventually("SELECT count(*) FROM coverage", 2)
+
+
+@asynccontextmanager
+async def two_ends_archived(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[Pipeline]:
+    """The pipeline running (fetch timeout 60 s) with chat ``NEWS`` ("News", @news) on the fake
+    Telegram holding one message a day of January 2024, of which 01-01..10 and 01-20..31 are archived
+    with their backfill markers (:func:`archive_two_ends`): the hole 01-11..19 is not."""
+    fake = FakeTelegram()
+    fake.add_channel(channel(NEWS, "News", "news"), january(NEWS))
+    async with pipeline(settings, db, fake, api_fetch_timeout_s=60.0) as p:
+        await archive_two_ends(p)
+        yield p

@@ -14,7 +14,7 @@ from telethon.tl import types
 
 from tests.support.telegram import FakeTelegram, channel
 from tests.support.telegram_pipeline import (
-    NEWS, OTHER, archive_two_ends, end_of, jan, january, pipeline, running_collector,
+    NEWS, OTHER, end_of, jan, january, pipeline, running_collector, two_ends_archived,
 )
 from tgpipe.db.coverage import chat_coverage, covers, pool_uncovered
 from tgpipe.kafka.fetch import FetchError, KafkaRangeFetcher
@@ -25,10 +25,8 @@ def read_ids(reads: list) -> list[tuple[int, list[int]]]:
 
 
 async def test_contract_F1_a_partly_covered_range_fetches_only_its_hole_and_twice_nothing(settings, db):
-    fake = FakeTelegram()
-    fake.add_channel(channel(NEWS, "News", "news"), january(NEWS))
-    async with pipeline(settings, db, fake, api_fetch_timeout_s=60.0) as p:
-        await archive_two_ends(p)
+    async with two_ends_archived(settings, db) as p:
+        fake = p.fake
         async with db.acquire() as conn:
             coverage = await chat_coverage(conn, NEWS)
         assert coverage.date_holes == [(end_of(10), jan(20))]  # the gap 01-10..20 is reported
@@ -76,10 +74,8 @@ async def test_contract_F1_a_range_without_messages_up_to_now_is_covered_without
 
 
 async def test_contract_F2_a_network_error_mid_fetch_fails_it_and_leaves_no_coverage(settings, db):
-    fake = FakeTelegram()
-    fake.add_channel(channel(NEWS, "News", "news"), january(NEWS))
-    async with pipeline(settings, db, fake, api_fetch_timeout_s=60.0) as p:
-        await archive_two_ends(p)
+    async with two_ends_archived(settings, db) as p:
+        fake = p.fake
         fake.fail("iter", (NEWS, 15), ConnectionError("network is unreachable"))
         async with running_collector(p, ["@news"]):
             fetcher = KafkaRangeFetcher(p.broker, p.settings, pool_uncovered(db))
