@@ -20,9 +20,13 @@ _COLUMNS = """m.channel_id, m.message_id, m.kind, m.date, m.edit_date, m.sender_
        s.name AS sender_name, m.text, m.reply_to_message_id, m.forwarded_from, m.media_kind, m.deleted_at"""
 _FROM = "messages m LEFT JOIN senders s ON s.peer_type = m.sender_type AND s.peer_id = m.sender_id"
 
+# The keyset condition names the chat by equality and compares (date, message_id) as a row: the
+# index (channel_id, date, message_id) then starts at the key. A row comparison that includes
+# channel_id starts at the chat's first entry and reads every page up to the key (1,235 buffers
+# instead of 13 for a key 250,000 messages deep: bench/read.py).
 _PAGE = f"""
 SELECT {_COLUMNS} FROM {_FROM}
-WHERE m.channel_id = $1 AND (m.channel_id, m.date, m.message_id) > ($1, $2, $3) AND m.date <= $4
+WHERE m.channel_id = $1 AND (m.date, m.message_id) > ($2, $3) AND m.date <= $4
   AND ($5::bigint IS NULL OR m.sender_id = $5)
 ORDER BY m.channel_id, m.date, m.message_id
 LIMIT $6

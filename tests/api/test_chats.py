@@ -66,3 +66,6 @@ async def test_a_chat_and_date_range_reads_the_date_index_not_a_sequential_scan(
             await conn.execute("RESET enable_seqscan")
     assert "messages_chat_date_idx" in plan, plan
     assert "Sort" not in plan.split("->")[0] and "Seq Scan on messages" not in plan, plan
+    # The scan starts at the key: the chat by equality, then (date, message_id) as a row bound (a row
+    # comparison that includes channel_id would start at the chat's first entry: bench/read.py).
+    assert "(channel_id = " in plan and "(ROW(date, message_id) > ROW(" in plan, plan
