@@ -92,8 +92,9 @@ def parse(q: str) -> Query:
         raise bad_parameter("q", str(exc)) from None
 
 
-def _statement(parsed: Query, query: SearchQuery) -> tuple[str, list[object]]:
-    """The SQL and its arguments (every value a parameter; the SQL is made of fixed pieces only)."""
+def statement(parsed: Query, query: SearchQuery) -> tuple[str, list[object]]:
+    """The SQL of a search and its arguments (every value a parameter; the SQL is made of fixed pieces
+    only): what :func:`search` runs, and what bench/search.py explains. Raises as :func:`search`."""
     args: list[object] = []
 
     def arg(value: object) -> str:
@@ -149,7 +150,7 @@ async def search(conn: asyncpg.Connection, query: SearchQuery) -> SearchPage:
             words) or ``cursor`` (not a cursor this API gave).
     """
     parsed = parse(query.q)
-    sql, args = _statement(parsed, query)
+    sql, args = statement(parsed, query)
     rows = await conn.fetch(sql, *args)
     more = len(rows) > query.limit
     rows = rows[:query.limit]

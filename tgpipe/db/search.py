@@ -61,7 +61,8 @@ MAX_TERM = 100
 MAX_QUERY_TOKENS = 32
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u30fc"
-_TOKEN = regex.compile(rf"(?V1)[{_CJK}]+|[[\p{{L}}\p{{N}}]--[{_CJK}]][[\p{{L}}\p{{M}}\p{{N}}]--[{_CJK}]]*")
+# Group 1: a CJK run; group 2: a word.
+_TOKEN = regex.compile(rf"(?V1)([{_CJK}]+)|([[\p{{L}}\p{{N}}]--[{_CJK}]][[\p{{L}}\p{{M}}\p{{N}}]--[{_CJK}]]*)")
 _CJK_CHAR = regex.compile(rf"[{_CJK}]")
 _CLUSTER = regex.compile(r"\X")
 _ITEM = regex.compile(r'(-?)(?:"([^"]*)"|([^\s"]+))(?=\s|$)')
@@ -80,6 +81,7 @@ def _table() -> dict[int, int | str | None]:
 
 
 _TABLE = _table()
+_TABLE_CHARS = regex.compile("[" + "".join(regex.escape(chr(c)) for c in _TABLE) + "]")
 
 
 def normalise(text: str) -> str:
@@ -88,6 +90,8 @@ def normalise(text: str) -> str:
     if text.isascii():
         return text.lower()
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    if _TABLE_CHARS.search(folded) is None:  # most texts: nothing to remove or unify (translate is slow)
+        return folded
     return unicodedata.normalize("NFC", folded.translate(_TABLE))
 
 
@@ -96,23 +100,32 @@ def is_cjk(token: str) -> bool:
     return _CJK_CHAR.match(token) is not None
 
 
-def tokens(text: str) -> list[str]:
-    """The tokens (words and CJK runs) of :func:`normalise` (``text``), in order."""
+def _split(text: str) -> list[tuple[str, str]]:
+    """``(cjk run, "")`` or ``("", word)`` per token of :func:`normalise` (``text``), in order."""
     return _TOKEN.findall(normalise(text))
 
 
-def _token_terms(token: str) -> list[str]:
-    if not is_cjk(token):
-        return [token[:MAX_TERM]]
-    if len(token) == 1:
-        return [token]
-    return [token[i:i + 2] for i in range(len(token) - 1)]
+def tokens(text: str) -> list[str]:
+    """The tokens (words and CJK runs) of :func:`normalise` (``text``), in order."""
+    return [run or word for run, word in _split(text)]
+
+
+def _terms(split: list[tuple[str, str]]) -> list[str]:
+    out: list[str] = []
+    for run, word in split:
+        if word:
+            out.append(word[:MAX_TERM])
+        elif len(run) == 1:
+            out.append(run)
+        else:
+            out += map(str.__add__, run, run[1:])  # overlapping bigrams
+    return list(dict.fromkeys(out))
 
 
 def terms(text: str) -> list[str]:
     """The index terms of ``text``: each distinct word (first :data:`MAX_TERM` characters) and CJK
     bigram (or one-character run), in order of first occurrence."""
-    return list(dict.fromkeys(t for token in tokens(text) for t in _token_terms(token)))
+    return _terms(_split(text))
 
 
 @dataclass(frozen=True)
@@ -126,8 +139,8 @@ class Document:
 
 def document(text: str) -> Document:
     """The stored search columns of ``text`` (a message's or a version's text), normalising once."""
-    found = _TOKEN.findall(normalise(text))
-    return Document(" ".join(found), " ".join(dict.fromkeys(t for token in found for t in _token_terms(token))))
+    split = _split(text)
+    return Document(" ".join(run or word for run, word in split), " ".join(_terms(split)))
 
 
 class QueryError(ValueError):
@@ -144,7 +157,7 @@ class Clause:
     @property
     def terms(self) -> list[str]:
         """The index terms every matching message holds."""
-        return list(dict.fromkeys(t for token in self.tokens for t in _token_terms(token)))
+        return _terms([(token, "") if is_cjk(token) else ("", token) for token in self.tokens])
 
     @property
     def exact(self) -> bool:
