@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -90,11 +90,12 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
         asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@contextlib.contextmanager
-def embedded_server(home: Path) -> Iterator[str]:
-    """The URL of the embedded PostgreSQL's maintenance database (started in ``home``, stopped on exit)."""
-    with embedded_settings(Settings(home=home, kafka_bootstrap_servers="unused:9092"), kafka=False) as s:
-        yield database_url(s.database_url, "postgres")
+def on_embedded(run: Callable[[str, argparse.Namespace, Path], dict], args: argparse.Namespace, prefix: str) -> dict:
+    """``run(server_url, args, home)`` on the embedded PostgreSQL, started in a temporary home
+    (``prefix``) and stopped after; ``server_url`` names its maintenance database."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        with embedded_settings(Settings(home=Path(tmp), kafka_bootstrap_servers="unused:9092"), kafka=False) as s:
+            return run(database_url(s.database_url, "postgres"), args, Path(tmp))
 
 
 async def fill(url: str, chats: int, per_chat: int) -> None:
@@ -218,8 +219,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="TGPIPE_API_HISTORY_BATCH")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tgpipe-bench-read-") as tmp, embedded_server(Path(tmp)) as server_url:
-        result = run(server_url, args, Path(tmp))
+    result = on_embedded(run, args, "tgpipe-bench-read-")
     for key, value in result.items():
         if key != "page_plan":
             print(f"{key:>24}: {value}")

@@ -26,7 +26,6 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.read import STEP_S, T0, embedded_server, scratch_database, served  # noqa: E402
+from bench.read import STEP_S, T0, on_embedded, scratch_database, served  # noqa: E402
 from services.api.search import SearchQuery, parse, statement  # noqa: E402
 from services.collector.export import flatten_text  # noqa: E402
 from tgpipe.db.search import document  # noqa: E402
@@ -173,8 +172,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="first pages read per query (p50, p95)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tgpipe-bench-search-") as tmp, embedded_server(Path(tmp)) as server_url:
-        result = run(server_url, args, Path(tmp))
+    result = on_embedded(run, args, "tgpipe-bench-search-")
     for key, value in result.items():
         if key != "queries":
             print(f"{key:>22}: {value}")
