@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -70,9 +71,31 @@ ORDER BY m.channel_id, m.date, m.message_id LIMIT $6
 """
 
 
-def _database(url: str, name: str) -> str:
+def database_url(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name``."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """URL of a new database ``<prefix>_<hex>`` on ``server_url``'s server, migrated to head; dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    asyncio.run(admin(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        url = database_url(server_url, name)
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def on_embedded(run: Callable[[str, argparse.Namespace, Path], dict], args: argparse.Namespace, prefix: str) -> dict:
+    """``run(server_url, args, home)`` on the embedded PostgreSQL, started in a temporary home
+    (``prefix``) and stopped after; ``server_url`` names its maintenance database."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        with embedded_settings(Settings(home=Path(tmp), kafka_bootstrap_servers="unused:9092"), kafka=False) as s:
+            return run(database_url(s.database_url, "postgres"), args, Path(tmp))
 
 
 async def fill(url: str, chats: int, per_chat: int) -> None:
@@ -160,11 +183,7 @@ async def plan(url: str, per_chat: int) -> str:
 
 
 def run(server_url: str, args: argparse.Namespace, home: Path) -> dict:
-    name = f"tgpipe_bench_read_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    url = _database(server_url, name)
-    try:
-        upgrade(url)
+    with scratch_database(server_url, "tgpipe_bench_read") as url:
         per_chat = args.messages // args.chats
         began = time.perf_counter()
         asyncio.run(fill(url, args.chats, per_chat))
@@ -181,11 +200,9 @@ def run(server_url: str, args: argparse.Namespace, home: Path) -> dict:
             "history_batch": args.batch, "page_p50_ms": round(quantiles[49], 2), "page_p99_ms": round(quantiles[98], 2),
             "pages": args.pages, "page_plan": page_plan, "seq_scan_of_messages": "Seq Scan on messages" in page_plan,
         }
-    finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _admin(server_url: str, statement: str) -> None:
+async def admin(server_url: str, statement: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(statement)
@@ -202,10 +219,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="TGPIPE_API_HISTORY_BATCH")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="tgpipe-bench-read-") as tmp:
-        with embedded_settings(Settings(home=Path(tmp), kafka_bootstrap_servers="unused:9092"), kafka=False) as s:
-            server_url = _database(s.database_url, "postgres")
-            result = run(server_url, args, Path(tmp))
+    result = on_embedded(run, args, "tgpipe-bench-read-")
     for key, value in result.items():
         if key != "page_plan":
             print(f"{key:>24}: {value}")

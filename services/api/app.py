@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services.api import problems
 from services.api.deps import require_token
-from services.api.routes import chats, health, history, media, messages
+from services.api.routes import chats, health, history, media, messages, search
 from tgpipe.db import create_pool
 from tgpipe.db.coverage import pool_uncovered
 from tgpipe.errors import ConfigurationError
@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None, fetch
     problems.install(app)
     guarded = [Depends(require_token)]
     app.include_router(health.router)
-    for module in (chats, messages, history):
+    for module in (chats, messages, history, search):
         app.include_router(module.router, prefix="/api/v1", dependencies=guarded)
     app.include_router(media.router, dependencies=guarded)
     if settings.api_cors_origins:

@@ -160,3 +160,46 @@ class Health(BaseModel):
     """``ok`` when the database answers."""
 
     status: str
+
+
+class Segment(BaseModel):
+    """A piece of a search hit's snippet, cut from the original text (not normalised): ``match``
+    when it matched the query. Plain text: a viewer escapes it (and marks the matched pieces)."""
+
+    text: str
+    match: bool
+
+
+class HitVersion(BaseModel):
+    """The text version a hit was found in (``versions=all``; a ``message_versions`` row):
+    ``current`` when it is the message's current text."""
+
+    text_sha256: str
+    valid_from: datetime
+    edit_date: datetime | None
+    current: bool
+
+
+class SearchHit(BaseModel):
+    """A message that matches a search: where it is, who sent it, its ``rank`` (higher first; see
+    docs/api.md "Search") and a ``snippet`` of its text around the first match. ``version``: the
+    matched text version when every version was searched, else null."""
+
+    chat_id: int
+    chat_title: str | None
+    message_id: int
+    date: datetime
+    sender: Sender | None
+    deleted_at: datetime | None
+    rank: float
+    snippet: list[Segment]
+    version: HitVersion | None
+
+
+class SearchPage(BaseModel):
+    """A page of hits in rank order (then newest first). ``next_cursor`` (pass it as ``cursor``
+    with the same query) is null on the last page."""
+
+    q: str
+    hits: list[SearchHit]
+    next_cursor: str | None

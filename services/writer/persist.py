@@ -18,6 +18,8 @@ the state is the same for any arrival order, batching, partition count or writer
   a late older event never rolls a title back and an observation without a title never wipes it;
 * every distinct text version (text + entities) is kept in ``message_versions``, keyed by its
   sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen;
+* a message row and a version row carry their text's search columns (``search_text``,
+  ``search_vector``: :func:`tgpipe.db.search.document`, computed here in Python, per staged event);
 * ``message.deleted`` records the earliest deletion time per message in ``message_deletions``
   (also for a message not archived yet) and copies it to ``messages.deleted_at`` (the row stays);
   a deletion without a chat id goes to ``unresolved_deletions`` and is never matched to a chat;
@@ -42,6 +44,7 @@ import asyncpg
 import pydantic_core
 
 from schemas import ChannelPayload, MessageDeleted, MessageUpserted, MessageUpsertedPayload, RangeCompleted
+from tgpipe.db import search
 
 # The newest titled observation of a chat wins (:func:`_title_key`; NULLs sort first, strings
 # compare by code point as Python does: COLLATE "C" on UTF-8).
@@ -85,25 +88,29 @@ _JSON_COLUMNS = {"entities", "reactions", "raw"}
 # the search_path. The name carries the layout's version: a session that outlives a deploy (a
 # pooler in transaction mode keeps server sessions) must not find an old layout under it, so
 # change the suffix whenever the columns change.
-_STAGE_NAME = "writer_stage_v2"
+_STAGE_NAME = "writer_stage_v3"
 _STAGE = f"pg_temp.{_STAGE_NAME}"
-_STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "newest")
+# ``search_text`` and ``search_terms`` (space-joined) come from tgpipe.db.search.document(text).
+_STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "search_text", "search_terms", "newest")
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
-    {", ".join(f"{c} {t}" for c, t in zip(_STAGE_COLUMNS, (*_MESSAGE_TYPES, "boolean"), strict=True))}
+    {", ".join(f"{c} {t}" for c, t in zip(_STAGE_COLUMNS, (*_MESSAGE_TYPES, "text", "text", "boolean"),
+                                          strict=True))}
 ) ON COMMIT DELETE ROWS
 """
+_SEARCH_COLUMNS = ("search_text", "search_vector")
+_SEARCH_VALUES = "u.search_text, array_to_tsvector(string_to_array(u.search_terms, ' '))"
 
 # The order key of contract O1 in SQL (:func:`order_key` in Python): a stored row without
 # observed_at or version_sha256 (written before migration 0005) sorts below any observation.
 _KEY = ("(coalesce({t}.edit_date, '-infinity'), coalesce({t}.observed_at, '-infinity'), "
         "coalesce({t}.version_sha256, '') COLLATE \"C\")")
 _UPSERT_MESSAGES = f"""
-INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS)})
-SELECT {", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in _MESSAGE_COLUMNS)}
+INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS + _SEARCH_COLUMNS)})
+SELECT {", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in _MESSAGE_COLUMNS)}, {_SEARCH_VALUES}
 FROM {_STAGE} AS u WHERE u.newest
 ON CONFLICT (channel_id, message_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:])}
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:] + _SEARCH_COLUMNS)}
 WHERE {_KEY.format(t="EXCLUDED")} > {_KEY.format(t="messages")}
 """
 
@@ -117,10 +124,10 @@ WHERE u.newest AND m.version_sha256 = u.version_sha256
 # The hash must stay the one migration 0002 used for existing rows: text, US (0x1f), entities as jsonb text.
 _INSERT_VERSIONS = f"""
 INSERT INTO message_versions (channel_id, message_id, text_sha256, text, entities, edit_date, valid_from,
-                              source_event_id)
+                              source_event_id, search_text, search_vector)
 SELECT DISTINCT ON (u.channel_id, u.message_id, h.sha)
        u.channel_id, u.message_id, h.sha, u.text, u.entities::jsonb, u.edit_date, coalesce(u.edit_date, u.date),
-       u.source_event_id
+       u.source_event_id, {_SEARCH_VALUES}
 FROM {_STAGE} AS u
 CROSS JOIN LATERAL (
     SELECT encode(sha256(convert_to(u.text || chr(31) || u.entities::jsonb::text, 'UTF8')), 'hex') AS sha) AS h
@@ -339,11 +346,12 @@ def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpse
         m = event.payload.message
         is_newest = id(event) in newest
         newest.discard(id(event))
+        found = search.document(m.text)
         rows.append((
             m.channel_id, m.message_id, m.kind, m.date, m.edit_date,
             m.sender.peer_type if m.sender else None, m.sender.peer_id if m.sender else None, m.text,
             _json(m.entities), m.reply_to_message_id, m.reply_to_peer, m.forwarded_from, m.post_author,
             m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id,
-            event.payload.observed_at, hashes[id(event)], is_newest,
+            event.payload.observed_at, hashes[id(event)], found.search_text, found.terms, is_newest,
         ))
     return rows

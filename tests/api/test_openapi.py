@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
 from typer.testing import CliRunner
@@ -46,4 +47,7 @@ def served(trantor) -> Iterator[str]:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_endpoint_answers_within_its_schema(case, served):
-    case.call_and_validate(base_url=served, headers={"Authorization": f"Bearer {TOKEN}"})
+    # A search query's syntax (quotes, a positive word) and its opaque cursor are not expressible in
+    # JSON Schema: a schema-valid search may be a 422, which the document lists.
+    excluded = [positive_data_acceptance] if case.operation.path == "/api/v1/search" else []
+    case.call_and_validate(base_url=served, headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)
