@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from schemas import MessageUpserted
+from services.writer.persist import write_batch
 from tests.support.broker import KafkaEndpoint, topic_settings
 from tests.support.data import SHARED_DATA
 from tests.support.database import fresh_database
@@ -49,6 +52,15 @@ async def archived_export(postgres_url: str, template: str, kafka: KafkaEndpoint
         settings = settings.model_copy(update={"export_timezone": zone})
         await archive(settings, export)
         yield Archived(settings, raw, raw["id"], zone, export)
+
+
+async def written(settings: Settings, *events: MessageUpserted) -> None:
+    """``events`` applied to ``settings.database_url`` by the writer (``write_batch``: one transaction)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await write_batch(conn, list(events))
+    finally:
+        await conn.close()
 
 
 @contextlib.asynccontextmanager
