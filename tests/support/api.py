@@ -100,13 +100,18 @@ def export_messages(raw: dict[str, Any], zone: str, start: datetime, end: dateti
     return sorted((f for f in found if start <= f[1] <= end), key=lambda f: (f[1], f[0]))
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def served_in_thread(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
     """``app`` served by uvicorn on a free port of 127.0.0.1 in a thread (its own event loop); yields
     its base URL once it listens, stops it on exit."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
     thread.start()

@@ -38,4 +38,4 @@ async def message_page(request: Request, chat_id: ChatId, message_id: MessageIdP
     """The timeline around the message: the messages before it, it, the messages after it."""
     found = await require_message(conn, chat_id, message_id)
     shown = await window(conn, chat_id, older_than=key(found), newer_than=key(found), centre=[found])
-    return await timeline_page(request, conn, chat_id, shown, focus=message_id)
+    return await timeline_page(request, conn, chat_id, shown, focus=message_id, highlight=True)

@@ -22,13 +22,14 @@ CursorQuery = Annotated[str | None, Query(max_length=200)]
 
 
 async def timeline_page(request: Request, conn: Connection, chat_id: int, shown: Window, *,
-                        focus: int | None, notice: str | None = None) -> HTMLResponse:
-    """The timeline page of ``shown``, scrolled to message ``focus`` (the last one when ``None``)."""
+                        focus: int | None, highlight: bool = False, notice: str | None = None) -> HTMLResponse:
+    """The timeline page of ``shown``, scrolled to message ``focus`` (the last one when ``None``),
+    highlighted when ``highlight``."""
     chat = await queries.chat(conn, chat_id)
     if focus is None and shown.entries:
         focus = shown.entries[-1].message.message_id
     return page(request, "timeline.html", chat_id=chat_id, chat=chat, window=shown, focus=focus,
-                reactions=reactions, notice=notice)
+                highlight=highlight, reactions=reactions, notice=notice)
 
 
 @router.get("/chats/{chat_id}", response_class=HTMLResponse)
@@ -68,5 +69,5 @@ async def timeline_fragment(chat_id: ChatId, conn: Connection, before: CursorQue
         shown = await window(conn, chat_id, older_than=cursors.decode(before))
     else:
         shown = await window(conn, chat_id, newer_than=cursors.decode(after or ""))
-    return fragment("fragment.html", chat_id=chat_id, window=shown, focus=None, reactions=reactions,
+    return fragment("fragment.html", chat_id=chat_id, window=shown, focus=None, highlight=False, reactions=reactions,
                     direction="older" if before is not None else "newer")

@@ -60,7 +60,7 @@ async def test_the_timeline_opens_on_the_latest_messages_and_scrolls_back_to_the
         page = (await http.get(f"/chats/{trantor.chat_id}")).text
         seen = ids(page)
         assert seen == expected[-len(seen):] and link(page, "newer") is None
-        assert f'id="m-{expected[-1]}" data-day' in page and 'data-focus="center"' in page
+        assert re.search(rf'<li id="m-{expected[-1]}" [^>]*class="msg[^"]*" data-focus="center">', page)
         older = link(page, "older")
         while older:
             response = await http.get(older)
@@ -77,7 +77,7 @@ async def test_a_date_opens_the_timeline_there_and_scrolls_forward_to_the_last(t
                  if export_date(m, trantor.zone) >= day)
     async with client(create_app(trantor.settings)) as http:
         page = (await http.get(f"/chats/{trantor.chat_id}", params={"date": "2024-01-01"})).text
-        assert re.search(rf'<li id="m-{first}" [^>]*class="msg[^"]* focus"', page)
+        assert re.search(rf'<li id="m-{first}" [^>]*data-focus="center">', page)
         seen = ids(page)
         assert seen == expected[expected.index(seen[0]):expected.index(seen[0]) + len(seen)]
         assert seen.index(first) > 0 and link(page, "older")  # a few earlier messages, and the way further back
