@@ -1,10 +1,11 @@
-// tgpipe web viewer: the timeline's infinite scroll, both ways. Each "Older messages" / "Newer
-// messages" link is a plain link to the previous or next page; when it comes near the viewport this
-// script fetches its HTML fragment (data-fragment) instead and puts the messages in its place. The
-// fragment is parsed inert (DOMParser: no script runs) and holds escaped text only.
+// tgpipe web viewer: the infinite scroll of a list marked data-scroll (a timeline, both ways; search
+// results, forwards). Each "Older messages" / "Newer messages" / "More results" link is a plain link
+// to the previous or next page; when it comes near the viewport this script fetches its HTML fragment
+// (data-fragment) instead and puts the items in its place. The fragment is parsed inert (DOMParser:
+// no script runs) and holds escaped text only.
 (function () {
   "use strict";
-  var timeline = document.getElementById("timeline");
+  var timeline = document.querySelector("ol[data-scroll]");
   if (!timeline) { return; }
 
   function dayOf(node) { return node && node.dataset ? node.dataset.day : undefined; }
