@@ -57,6 +57,10 @@
   }, { rootMargin: "300px 0px" });
 
   var focus = timeline.querySelector("[data-focus]");
-  if (focus && !window.location.hash) { focus.scrollIntoView({ block: "center" }); }
+  if (focus && !window.location.hash) {
+    // A message taller than most of the screen shows from its start (below the sticky header: scroll-margin-top).
+    var tall = focus.getBoundingClientRect().height > window.innerHeight * 0.6;
+    focus.scrollIntoView({ block: tall ? "start" : "center" });
+  }
   timeline.querySelectorAll("li.more").forEach(function (sentinel) { observer.observe(sentinel); });
 })();
