@@ -35,9 +35,12 @@ def more(html: str, attribute: str = "href") -> str | None:
 
 @pytest.fixture(scope="module")
 async def planted(trantor):
-    """An HTML payload in chat EVIL_CHAT and a message of another chat holding 技术 (as trantor does)."""
+    """An HTML payload in chat EVIL_CHAT and, in another chat, a message holding 技术 (as trantor does)
+    and a message edited from "старый кот" to "новый кот"."""
     await written(trantor.settings, message_event(EVIL_CHAT, 1, text=PAYLOAD, title="<b>evil</b>"),
-                  message_event(OTHER_CHAT, 7, text="开源技术", title="other"))
+                  message_event(OTHER_CHAT, 7, text="开源技术", title="other"),
+                  message_event(OTHER_CHAT, 8, text="старый кот", title="other"))
+    await written(trantor.settings, message_event(OTHER_CHAT, 8, text="новый кот", edited_after_s=60, title="other"))
 
 
 async def test_a_hit_is_escaped_its_match_marked_and_it_links_to_its_message(trantor, planted):
@@ -86,6 +89,18 @@ async def test_more_results_reach_every_hit_once_and_the_fragment_continues_the_
             assert path is None or "chat_id=" in path and "cursor=" in path
     assert len(seen) == len(set(seen)) and set(seen) == expected
     assert [m for _, m in hits(fragment)] == seen[20:40]  # the fragment is the second page's hits
+
+
+async def test_a_hit_in_an_earlier_version_links_to_the_edit_history(trantor, planted):
+    async with client(create_app(trantor.settings)) as http:
+        current = (await http.get("/search", params={"q": "старый"})).text
+        every = (await http.get("/search", params={"q": "кот", "versions": "all"})).text
+    assert 'class="hit"' not in current  # the current text no longer says it
+    edits = f'<a class="snippet text" dir="auto" href="/chats/{OTHER_CHAT}/8/edits">старый <mark>кот</mark></a>'
+    now = f'<a class="snippet text" dir="auto" href="/chats/{OTHER_CHAT}/8#m-8">новый <mark>кот</mark></a>'
+    assert edits in every and now in every and every.count('class="hit"') == 2
+    assert "an earlier text, valid from" in every and "the current text" in every
+    assert 'id="versions" name="versions" type="checkbox" value="all" checked' in every
 
 
 @pytest.mark.parametrize(("params", "label", "says"), [
