@@ -17,6 +17,8 @@ from services.api.models import Media, Message, MessageDetail, Sender, Version
 FIRST_ID = -(2**63)
 #: The key after every message: pages before it end with the chat's last message.
 LAST_KEY = (datetime(9999, 12, 31, tzinfo=UTC), 2**63 - 1)
+#: The key of a stored photo in a chat's gallery: ``(date, message_id, media kind)``.
+PhotoKey = tuple[datetime, int, str]
 
 _COLUMNS = """m.channel_id, m.message_id, m.kind, m.date, m.edit_date, m.sender_type, m.sender_id,
        s.name AS sender_name, m.text, m.reply_to_message_id, m.forwarded_from, m.media_kind, m.deleted_at"""
@@ -62,12 +64,12 @@ SELECT message_id, kind, status, sha256, mime_type, size_bytes, width, height FR
 WHERE channel_id = $1 AND message_id = ANY($2::bigint[]) ORDER BY message_id, kind
 """
 _PHOTOS = """
-SELECT m.message_id, m.date, md.sha256, md.width, md.height
+SELECT m.message_id, m.date, md.kind, md.sha256, md.width, md.height
 FROM media md JOIN messages m ON m.channel_id = md.channel_id AND m.message_id = md.message_id
 WHERE md.channel_id = $1 AND md.status = 'stored' AND md.mime_type LIKE 'image/%'
-  AND (m.date, m.message_id) < ($2, $3)
-ORDER BY m.date DESC, m.message_id DESC, md.kind
-LIMIT $4
+  AND (m.date, m.message_id, md.kind COLLATE "C") < ($2, $3, $4::text COLLATE "C")
+ORDER BY m.date DESC, m.message_id DESC, md.kind COLLATE "C" DESC
+LIMIT $5
 """
 _STORED = """
 SELECT mime_type FROM media WHERE sha256 = $1 AND status = 'stored' ORDER BY mime_type NULLS LAST LIMIT 1
@@ -92,6 +94,11 @@ async def chat_exists(conn: asyncpg.Connection, chat_id: int) -> bool:
 async def chat(conn: asyncpg.Connection, chat_id: int) -> asyncpg.Record | None:
     """Chat ``chat_id``'s ``type`` and ``title`` (``channels``), ``None`` when it is not archived."""
     return await conn.fetchrow("SELECT type, title FROM channels WHERE channel_id = $1", chat_id)
+
+
+async def chat_titles(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every chat's ``channel_id`` and ``title`` (``channels``; no count: cheap), by title then id."""
+    return await conn.fetch("SELECT channel_id, title FROM channels ORDER BY title NULLS LAST, channel_id")
 
 
 async def chats(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -162,12 +169,13 @@ async def detail(conn: asyncpg.Connection, chat_id: int, message_id: int) -> Mes
     return found[0] if found else None
 
 
-async def photos(conn: asyncpg.Connection, chat_id: int, before: tuple[datetime, int],
+async def photos(conn: asyncpg.Connection, chat_id: int, before: PhotoKey,
                  limit: int) -> list[asyncpg.Record]:
     """At most ``limit`` stored images of chat ``chat_id`` (``media`` rows, status ``stored``, an
-    ``image/*`` MIME type) of messages before the key ``before``, newest first: ``message_id``,
-    ``date``, ``sha256``, ``width``, ``height``."""
-    return await conn.fetch(_PHOTOS, chat_id, before[0], before[1], limit)
+    ``image/*`` MIME type) before the key ``before`` = ``(date, message_id, kind)`` (unique: a
+    message holds one media row per kind), newest first: ``message_id``, ``date``, ``kind``,
+    ``sha256``, ``width``, ``height``."""
+    return await conn.fetch(_PHOTOS, chat_id, *before, limit)
 
 
 async def stored_mime_type(conn: asyncpg.Connection, sha256: str) -> tuple[bool, str | None]:

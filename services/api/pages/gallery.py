@@ -22,11 +22,12 @@ PER_PAGE = 60
 async def gallery_page(request: Request, chat_id: ChatId, conn: Connection,
                        before: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
     """The chat's stored images (thumbnails linking to their message), ``PER_PAGE`` at a time; ``before``
-    is the cursor of the previous page's last photo."""
-    start = cursors.decode(before) if before else queries.LAST_KEY
+    is the cursor of the previous page's last photo (its key ``(date, message_id, kind)``: the images
+    of one message may span two pages, none is skipped)."""
+    start = cursors.decode_photo(before) if before else (*queries.LAST_KEY, "")
     rows = await queries.photos(conn, chat_id, start, PER_PAGE + 1)
     more = len(rows) > PER_PAGE
     rows = rows[:PER_PAGE]
     chat = await queries.chat(conn, chat_id)
-    older = cursors.encode((rows[-1]["date"], rows[-1]["message_id"])) if more else None
+    older = cursors.encode((rows[-1]["date"], rows[-1]["message_id"], rows[-1]["kind"])) if more else None
     return page(request, "gallery.html", chat_id=chat_id, chat=chat, photos=rows, older=older)

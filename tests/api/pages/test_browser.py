@@ -1,5 +1,5 @@
 """The web viewer in a real browser: Debian's Chromium driven by Playwright, against ``tgpipe api``
-serving trantor archived through the pipeline. Screenshots go to the artifacts folder (printed;
+serving trantor (and, for a Persian search, hejazizo) archived through the pipeline. Screenshots go to the artifacts folder (printed;
 TGPIPE_TEST_ARTIFACTS) and, with TGPIPE_UPDATE_SCREENSHOTS=1, to docs/screenshots."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from tests.api.pages.test_pages import EVIL_CHAT, PAYLOAD
 from tests.support.api import written
 from tests.support.browser import CHROMIUM, api_process, artifacts_dir, publish_screenshot
 from tests.support.factories import message_event
+from tgpipe.db.search import normalise
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")]
@@ -24,6 +25,13 @@ async def viewer(trantor, tmp_path_factory) -> AsyncIterator[str]:
     """The base URL of ``tgpipe api`` on trantor's archive, which also holds a chat whose message is an HTML payload."""
     await written(trantor.settings, message_event(EVIL_CHAT, 1, text=PAYLOAD, title="evil"))
     async with api_process(trantor.settings, tmp_path_factory.mktemp("api") / "api.log") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+async def persian_viewer(hejazizo, tmp_path_factory) -> AsyncIterator[str]:
+    """The base URL of ``tgpipe api`` on hejazizo's archive (Persian; some words written with Arabic letters)."""
+    async with api_process(hejazizo.settings, tmp_path_factory.mktemp("api") / "api.log") as base:
         yield base
 
 
@@ -47,6 +55,23 @@ async def page(browser, viewer):
     context = await browser.new_context(base_url=viewer, viewport={"width": 1280, "height": 900}, color_scheme="light")
     yield await context.new_page()
     await context.close()
+
+
+async def _land_on_the_first_hit(page, word: str) -> str:
+    """Click the first hit of the search results shown; check its marked text is ``word`` once
+    normalised and that the message's timeline opens on it, targeted and highlighted. Returns the marked text."""
+    first = page.locator("li.hit").first
+    marked = await first.locator("mark").first.inner_text()
+    assert normalise(marked) == normalise(word)
+    href = await first.locator("a.snippet").get_attribute("href")
+    message = href.rsplit("#m-", 1)[1]
+    await first.locator("a.snippet").click()
+    await page.wait_for_url(f"**{href}")
+    assert await page.evaluate("document.querySelector(':target').id") == f"m-{message}"
+    assert await _in_view(page, f"#m-{message}")
+    assert await page.eval_on_selector(f"#m-{message} article", "element => getComputedStyle(element).outlineStyle") == "solid"
+    assert marked in await page.locator(f"#m-{message} .text").inner_text()
+    return marked
 
 
 async def _count(page) -> int:
@@ -83,6 +108,12 @@ async def test_jump_to_a_date_then_scroll_forward(page, trantor):
     focused = await page.eval_on_selector("li[data-focus]", "element => element.querySelector('time').dateTime")
     assert focused >= "2024-01-01"
     assert await _in_view(page, "li[data-focus]")
+    assert await page.evaluate("""() => {
+        const boxes = selector => [...document.querySelectorAll(selector)].map(e => e.getBoundingClientRect());
+        const articles = boxes("li.msg article");
+        return boxes("li.day h2").filter(day => articles.some(a => day.bottom > a.top && day.top < a.bottom
+                                                                    && day.right > a.left && day.left < a.right));
+    }""") == []  # no day separator covers a message
     before = await _count(page)
     await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
     await page.wait_for_function("count => document.querySelectorAll('li.msg').length > count", arg=before)
@@ -101,6 +132,34 @@ async def test_a_reply_link_lands_on_the_quoted_message(page, trantor, shots):
     assert await _in_view(page, "#m-90")
     outline = await page.eval_on_selector("#m-90 article", "element => getComputedStyle(element).outlineStyle")
     assert outline == "solid"  # highlighted
+
+
+async def test_search_a_chinese_word_in_a_chat_and_land_on_its_message(page, trantor, shots):
+    await page.goto(f"/chats/{trantor.chat_id}")
+    await page.get_by_label("Search this chat").fill("音乐")
+    await page.get_by_label("Search this chat").press("Enter")
+    await page.wait_for_url("**/search?*")
+    assert await page.get_by_label("Chat", exact=True).input_value() == str(trantor.chat_id)
+    assert await page.locator("li.hit").count() == 20 and await page.locator("li.more a").count() == 1
+    await page.screenshot(path=shots / "search.png")
+    publish_screenshot(shots / "search.png", DEVELOPER_ENV)
+    await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    await page.wait_for_function("() => document.querySelectorAll('li.hit').length > 20")  # the next hits loaded
+    await page.evaluate("window.scrollTo(0, 0)")
+    await _land_on_the_first_hit(page, "音乐")
+
+
+async def test_search_a_persian_word_written_with_arabic_yeh_and_land_on_its_message(browser, persian_viewer, hejazizo):
+    context = await browser.new_context(base_url=persian_viewer, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto("/search")
+    await page.get_by_label("Words").fill("بیدار")  # Persian yeh; the export writes بيدار (Arabic yeh)
+    await page.get_by_label("Chat", exact=True).select_option(str(hejazizo.chat_id))
+    await page.get_by_role("main").get_by_role("button", name="Search").click()
+    await page.wait_for_url("**/search?q=*")
+    marked = await _land_on_the_first_hit(page, "بیدار")
+    assert marked == "بيدار" and await page.locator(":target .text").get_attribute("dir") == "auto"
+    await context.close()
 
 
 async def test_a_photo_and_its_original_load(page, trantor, shots):
@@ -158,7 +217,8 @@ async def test_a_phone_screen_has_no_horizontal_scroll(browser, viewer, trantor,
     context = await browser.new_context(base_url=viewer, viewport={"width": 390, "height": 844}, is_mobile=True,
                                         has_touch=True)
     page = await context.new_page()
-    for path in ("/", f"/chats/{trantor.chat_id}", f"/chats/{trantor.chat_id}/media", f"/chats/{trantor.chat_id}/99"):
+    for path in ("/", f"/chats/{trantor.chat_id}", f"/chats/{trantor.chat_id}/media", f"/chats/{trantor.chat_id}/99",
+                 "/search?q=技术"):
         await page.goto(path)
         width = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], (path, width)

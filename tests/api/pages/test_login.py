@@ -38,11 +38,12 @@ async def test_the_right_token_sets_a_strict_httponly_cookie_that_pages_media_an
         cookie = response.headers["set-cookie"]
         assert response.status_code == 303 and response.headers["location"] == f"/chats/{trantor.chat_id}"
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and TOKEN not in cookie
-        for path in ("/", f"/chats/{trantor.chat_id}", "/api/v1/chats"):
+        for path in ("/", f"/chats/{trantor.chat_id}", "/search?q=x", "/api/v1/chats"):
             assert (await http.get(path)).status_code == 200, path
         out = await http.post("/logout")
         assert out.status_code == 303
-        assert (await http.get("/")).status_code == 303  # the cookie is gone
+        for path in ("/", "/search?q=x", "/search/fragment?q=x"):
+            assert (await http.get(path)).status_code == 303, path  # the cookie is gone
 
 
 async def test_a_wrong_token_or_a_forged_cookie_is_refused(guarded):

@@ -9,7 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+import asyncpg
+
+from schemas.vocabulary import MediaKind, MediaStatus
 from services.api.app import create_app
+from services.api.pages import gallery
+from services.media.persist import MediaRow, upsert_media
 from tests.support.api import client, export_date, flat_text, written
 from tests.support.factories import message_event
 
@@ -113,6 +118,31 @@ async def test_the_edit_history_page_lists_the_archived_versions(trantor):
     assert flat_text(entry["text"])[:10] in page
 
 
+async def test_the_gallery_pages_through_every_image_of_a_message_with_several(trantor, monkeypatch):
+    chat = 4343
+    await written(trantor.settings, message_event(chat, 1, text="three images"), message_event(chat, 2, text="one"))
+    images = {(1, MediaKind.PHOTO): "1" * 64, (1, MediaKind.STICKER): "2" * 64, (1, MediaKind.DOCUMENT): "3" * 64,
+              (2, MediaKind.PHOTO): "4" * 64}
+    conn = await asyncpg.connect(trantor.settings.database_url)
+    try:
+        await upsert_media(conn, [MediaRow(chat, message, kind, MediaStatus.STORED, sha256=sha, mime_type="image/png")
+                                  for (message, kind), sha in images.items()])
+    finally:
+        await conn.close()
+    monkeypatch.setattr(gallery, "PER_PAGE", 2)  # a page boundary inside message 1's three images
+    seen, path = [], f"/chats/{chat}/media"
+    async with client(create_app(trantor.settings)) as http:
+        while path:
+            html = (await http.get(path)).text
+            page = re.findall(r'href="/chats/4343/(\d+)#m-\d+"><img src="/media/([0-9a-f]{64})/thumbnail"', html)
+            assert 0 < len(page) <= 2
+            seen += [(int(message), sha) for message, sha in page]
+            older = re.search(r'href="(/chats/4343/media\?before=[^"]+)"', html)
+            path = older.group(1) if older else None
+    assert sorted(seen) == sorted((message, sha) for (message, _), sha in images.items())
+    assert [message for message, _ in seen] == [2, 1, 1, 1]  # newest message first
+
+
 async def test_archive_text_is_escaped_everywhere(trantor, evil):
     async with client(create_app(trantor.settings)) as http:
         pages = [(await http.get(path)).text for path in ("/", f"/chats/{EVIL_CHAT}", f"/chats/{EVIL_CHAT}/1")]
@@ -125,7 +155,8 @@ async def test_archive_text_is_escaped_everywhere(trantor, evil):
 async def test_every_page_sends_the_content_security_policy_and_has_no_inline_script_or_style(trantor, evil):
     message = next(m["id"] for m in trantor.raw["messages"] if "photo" in m)
     paths = ["/", f"/chats/{trantor.chat_id}", f"/chats/{trantor.chat_id}/{message}", f"/chats/{trantor.chat_id}/media",
-             f"/chats/{trantor.chat_id}/{message}/edits", f"/chats/{EVIL_CHAT}", "/chats/1", "/static/viewer.css"]
+             f"/chats/{trantor.chat_id}/{message}/edits", f"/chats/{EVIL_CHAT}", "/chats/1", "/search?q=window",
+             '/search?q="', "/static/viewer.css"]
     async with client(create_app(trantor.settings)) as http:
         for path in paths:
             response = await http.get(path)

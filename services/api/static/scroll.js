@@ -1,10 +1,11 @@
-// tgpipe web viewer: the timeline's infinite scroll, both ways. Each "Older messages" / "Newer
-// messages" link is a plain link to the previous or next page; when it comes near the viewport this
-// script fetches its HTML fragment (data-fragment) instead and puts the messages in its place. The
-// fragment is parsed inert (DOMParser: no script runs) and holds escaped text only.
+// tgpipe web viewer: the infinite scroll of a list marked data-scroll (a timeline, both ways; search
+// results, forwards). Each "Older messages" / "Newer messages" / "More results" link is a plain link
+// to the previous or next page; when it comes near the viewport this script fetches its HTML fragment
+// (data-fragment) instead and puts the items in its place. The fragment is parsed inert (DOMParser:
+// no script runs) and holds escaped text only.
 (function () {
   "use strict";
-  var timeline = document.getElementById("timeline");
+  var timeline = document.querySelector("ol[data-scroll]");
   if (!timeline) { return; }
 
   function dayOf(node) { return node && node.dataset ? node.dataset.day : undefined; }
@@ -56,6 +57,10 @@
   }, { rootMargin: "300px 0px" });
 
   var focus = timeline.querySelector("[data-focus]");
-  if (focus && !window.location.hash) { focus.scrollIntoView({ block: "center" }); }
+  if (focus && !window.location.hash) {
+    // A message taller than most of the screen shows from its start (below the sticky header: scroll-margin-top).
+    var tall = focus.getBoundingClientRect().height > window.innerHeight * 0.6;
+    focus.scrollIntoView({ block: tall ? "start" : "center" });
+  }
   timeline.querySelectorAll("li.more").forEach(function (sentinel) { observer.observe(sentinel); });
 })();
