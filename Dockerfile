@@ -34,7 +34,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 tgpipe \
  && useradd --system --uid 10001 --gid tgpipe --home-dir /var/lib/tgpipe --no-create-home \
         --shell /usr/sbin/nologin tgpipe \
- && mkdir -p /var/lib/tgpipe/media \
+ && mkdir -p /var/lib/tgpipe/media /var/lib/tgpipe/thumbnails \
  && chown -R tgpipe:tgpipe /var/lib/tgpipe
 COPY --from=builder /opt/venv /opt/venv
 # The media store. A new named volume mounted here starts owned by tgpipe (copied from

@@ -161,6 +161,8 @@ class Settings(BaseSettings):
         default=500, ge=1, le=10_000, description="API: messages per server-sent event of /api/v1/history.")
     api_cors_origins: list[str] = Field(
         default_factory=list, description="API: origins allowed by CORS (JSON list); empty: no CORS headers.")
+    api_thumbnail_dir: Path | None = Field(
+        default=None, description="API: cache of the web viewer's photo thumbnails; default MEDIA_ROOT/thumbnails.")
 
     @field_validator("database_url")
     @classmethod
@@ -209,7 +211,7 @@ class Settings(BaseSettings):
             raise ValueError("/ would allow every file of the host: name the folder(s) holding the exports")
         return roots
 
-    @field_validator("home", "media_root", "telegram_session_file", "readiness_file")
+    @field_validator("home", "media_root", "telegram_session_file", "readiness_file", "api_thumbnail_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
@@ -218,6 +220,11 @@ class Settings(BaseSettings):
     def media_dir(self) -> Path:
         """Where photos are stored: ``media_root`` or ``home/media``."""
         return self.media_root or self.home / "media"
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        """Where the web viewer caches photo thumbnails: ``api_thumbnail_dir`` or ``media_dir/thumbnails``."""
+        return self.api_thumbnail_dir or self.media_dir / "thumbnails"
 
     @property
     def telegram_session_path(self) -> Path:

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from services.api import problems
+from services.api import pages
 from services.api.deps import require_token
 from services.api.routes import chats, health, history, media, messages, search
 from tgpipe.db import create_pool
@@ -30,7 +30,8 @@ def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None, fetch
     ``fetcher`` gets a range the archive does not cover archived (``/api/v1/history``); without
     one, such a range is answered 503. ``fetch_through_kafka`` (``tgpipe api`` with a broker configured):
     the fetcher is a :class:`~tgpipe.kafka.fetch.KafkaRangeFetcher` on a producer started in the
-    lifespan, served by the running Telegram collector. ``settings.api_token`` protects every route but ``/health``;
+    lifespan, served by the running Telegram collector. The web viewer's pages are served at ``/`` (:mod:`services.api.pages`).
+    ``settings.api_token`` protects every route but ``/health``, ``/login`` and ``/static``;
     ``settings.api_cors_origins`` turns on CORS for those origins only.
 
     Raises (at start-up, in the lifespan):
@@ -56,12 +57,12 @@ def create_app(settings: Settings, *, fetcher: RangeFetcher | None = None, fetch
                               "date range, served whole or not at all (docs/api.md).",
                   lifespan=lifespan)
     app.state.settings, app.state.fetcher = settings, fetcher
-    problems.install(app)
     guarded = [Depends(require_token)]
     app.include_router(health.router)
     for module in (chats, messages, history, search):
         app.include_router(module.router, prefix="/api/v1", dependencies=guarded)
     app.include_router(media.router, dependencies=guarded)
+    pages.install(app)  # the web viewer at / (and the errors of every route)
     if settings.api_cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api_cors_origins, allow_methods=["GET"],
                            allow_headers=["Authorization"])

@@ -1,6 +1,7 @@
 """Opaque cursors: base64url of the last key served, as JSON.
 
 * message pages: ``[date, message_id]`` (:func:`encode`, :func:`decode`);
+* gallery pages: ``[date, message_id, media kind]`` (:func:`encode`, :func:`decode_photo`);
 * search pages (:class:`HitCursor`, :func:`encode_hit`, :func:`decode_hit`): ``["date", newest]``
   or ``["rank", rank, newest, edge or null]``, ``newest`` = ``[date, chat_id, message_id,
   text_sha256 or null]`` the last hit's key in newest-first order and ``edge`` the oldest match the
@@ -64,9 +65,9 @@ def _bigint(value: object) -> int:
 _NOT_OURS = (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError)
 
 
-def encode(key: tuple[datetime, int]) -> str:
-    """The cursor after ``key`` = ``(date, message_id)``."""
-    return _pack([key[0].isoformat(), key[1]])
+def encode(key: tuple[datetime, int] | tuple[datetime, int, str]) -> str:
+    """The cursor after ``key`` = ``(date, message_id)`` or, in the gallery, ``(date, message_id, kind)``."""
+    return _pack([key[0].isoformat(), *key[1:]])
 
 
 def decode(cursor: str) -> tuple[datetime, int]:
@@ -78,6 +79,21 @@ def decode(cursor: str) -> tuple[datetime, int]:
     try:
         date_text, message_id = _unpack(cursor)
         return _date(date_text), _bigint(message_id)
+    except _NOT_OURS:
+        raise bad_parameter("cursor", "not a cursor this API gave") from None
+
+
+def decode_photo(cursor: str) -> tuple[datetime, int, str]:
+    """The key ``(date, message_id, kind)`` a gallery cursor made by :func:`encode` holds.
+
+    Raises:
+        Problem: 422 naming ``cursor`` when it is not such a cursor.
+    """
+    try:
+        date_text, message_id, kind = _unpack(cursor)
+        if not isinstance(kind, str):
+            raise ValueError
+        return _date(date_text), _bigint(message_id), kind
     except _NOT_OURS:
         raise bad_parameter("cursor", "not a cursor this API gave") from None
 

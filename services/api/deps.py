@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -39,10 +41,23 @@ async def read_connection(pool: Annotated[asyncpg.Pool, Depends(get_pool)]) -> A
         yield conn
 
 
-def require_token(settings: Annotated[Settings, Depends(get_settings)],
+#: The cookie the web viewer's login form sets (HttpOnly, SameSite=Strict): :func:`session_value`.
+SESSION_COOKIE = "tgpipe_session"
+
+
+def session_value(settings: Settings) -> str:
+    """The value of :data:`SESSION_COOKIE` for ``settings.api_token`` (which must be set): an HMAC-SHA256
+    of a fixed label under the token, so the cookie proves the token without holding it."""
+    assert settings.api_token is not None
+    key = settings.api_token.get_secret_value().encode()
+    return hmac.new(key, b"tgpipe web viewer session", hashlib.sha256).hexdigest()
+
+
+def require_token(request: Request, settings: Annotated[Settings, Depends(get_settings)],
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    """Refuse a request without ``Authorization: Bearer <TGPIPE_API_TOKEN>`` when a token is set
-    (constant-time comparison).
+    """Refuse a request without ``Authorization: Bearer <TGPIPE_API_TOKEN>`` or the web viewer's session
+    cookie (:data:`SESSION_COOKIE`) when a token is set (both compared in constant time). Pages turn the
+    refusal into a redirect to the login page (:mod:`services.api.pages.errors`).
 
     Raises:
         Problem: 401 with ``WWW-Authenticate: Bearer``.
@@ -51,7 +66,10 @@ def require_token(settings: Annotated[Settings, Depends(get_settings)],
         return
     expected = settings.api_token.get_secret_value().encode()
     given = credentials.credentials.encode() if credentials is not None else b""
-    if not secrets.compare_digest(given, expected):
+    cookie = request.cookies.get(SESSION_COOKIE, "").encode()
+    bearer_ok = secrets.compare_digest(given, expected)
+    cookie_ok = secrets.compare_digest(cookie, session_value(settings).encode())
+    if not (bearer_ok or cookie_ok):
         raise Problem(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)",
                       headers={"WWW-Authenticate": "Bearer"})
 

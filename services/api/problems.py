@@ -6,11 +6,12 @@ path) are turned into the same shape, naming the parameter for a 422.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -55,27 +56,31 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for status in statuses}
 
 
-async def _problem(request: Request, exc: Exception) -> JSONResponse:
+def as_problem(exc: Exception) -> Problem:
+    """The problem an error of a request is: a :class:`Problem` itself, a validation error (422 naming
+    the first parameter at fault), a Starlette HTTP error (its status)."""
+    if isinstance(exc, RequestValidationError):
+        first = exc.errors()[0]
+        location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "header", "body")]
+        name = location[0] if location else "request"
+        return bad_parameter(name, str(first.get("msg", "invalid")))
+    if isinstance(exc, HTTPException):
+        kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return Problem(exc.status_code, kind, str(exc.detail), headers=exc.headers)
     assert isinstance(exc, Problem)
-    return exc.response()
+    return exc
 
 
-async def _validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "header", "body")]
-    name = location[0] if location else "request"
-    return bad_parameter(name, str(first.get("msg", "invalid"))).response()
+#: Renders a problem for a request another way (the web viewer's HTML pages), or ``None``: JSON.
+Renderer = Callable[[Request, Problem], Response | None]
 
 
-async def _http(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    kind = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return Problem(exc.status_code, kind, str(exc.detail), headers=exc.headers).response()
+def install(app: FastAPI, renderer: Renderer | None = None) -> None:
+    """Answer every error of ``app`` as a problem: as ``renderer`` renders it, else as JSON."""
 
+    async def handle(request: Request, exc: Exception) -> Response:
+        problem = as_problem(exc)
+        return (renderer(request, problem) if renderer is not None else None) or problem.response()
 
-def install(app: FastAPI) -> None:
-    """Answer every error of ``app`` as a problem."""
-    app.add_exception_handler(Problem, _problem)
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(HTTPException, _http)
+    for kind in (Problem, RequestValidationError, HTTPException):
+        app.add_exception_handler(kind, handle)

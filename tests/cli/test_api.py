@@ -4,28 +4,22 @@ database it cannot read is one line, exit 2."""
 from __future__ import annotations
 
 import signal
-import socket
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.api import free_port
 from tests.support.processes import service_process
 from tests.support.waiting import eventually
 from tgpipe.cli import app, status_codes
 from tgpipe.settings import Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(("command", "says"), [("api", "tgpipe API at"), ("serve", "serving the archive at")])
 async def test_the_api_serves_until_interrupted(database_url, tmp_path, command, says):
     """``serve`` on a configured database starts no embedded server (that path is the README's, run by hand)."""
-    port = _free_port()
+    port = free_port()
     settings = Settings(database_url=database_url, home=tmp_path)
     async with service_process(settings, tmp_path / "api.log", command,
                                extra_env={"TGPIPE_API_PORT": str(port)}) as api:

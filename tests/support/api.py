@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from schemas import MessageUpserted
+from services.writer.persist import write_batch
 from tests.support.broker import KafkaEndpoint, topic_settings
 from tests.support.data import SHARED_DATA
 from tests.support.database import fresh_database
@@ -49,6 +52,15 @@ async def archived_export(postgres_url: str, template: str, kafka: KafkaEndpoint
         settings = settings.model_copy(update={"export_timezone": zone})
         await archive(settings, export)
         yield Archived(settings, raw, raw["id"], zone, export)
+
+
+async def written(settings: Settings, *events: MessageUpserted) -> None:
+    """``events`` applied to ``settings.database_url`` by the writer (``write_batch``: one transaction)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await write_batch(conn, list(events))
+    finally:
+        await conn.close()
 
 
 @contextlib.asynccontextmanager
@@ -88,13 +100,18 @@ def export_messages(raw: dict[str, Any], zone: str, start: datetime, end: dateti
     return sorted((f for f in found if start <= f[1] <= end), key=lambda f: (f[1], f[0]))
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def served_in_thread(app: FastAPI, timeout: float = 30.0) -> Iterator[str]:
     """``app`` served by uvicorn on a free port of 127.0.0.1 in a thread (its own event loop); yields
     its base URL once it listens, stops it on exit."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="api-under-test", daemon=True)
     thread.start()

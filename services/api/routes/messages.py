@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from services.api import cursor as cursors
 from services.api import queries
-from services.api.dates import parse_bound
+from services.api.dates import parse_period
 from services.api.deps import BIGINT, ChatId, Connection, get_settings
 from services.api.models import MessageDetail, MessagePage
-from services.api.problems import Problem, bad_parameter, responses
+from services.api.problems import Problem, responses
 from tgpipe.db.coverage import covers
 from tgpipe.settings import Settings
 
@@ -33,10 +33,7 @@ async def list_messages(
     """What the archive holds of the chat between the dates, in ``(date, message_id)`` order, one page
     at a time. Never fetches from Telegram; ``covered`` says whether the period is archived whole."""
     first, last = await queries.chat_dates(conn, chat_id)
-    start = parse_bound("start_date", start_date, end=False) if start_date else first
-    end = parse_bound("end_date", end_date, end=True) if end_date else last
-    if start is not None and end is not None and end < start:
-        raise bad_parameter("end_date", "is before start_date")
+    start, end = parse_period(start_date, end_date, first=first, last=last)
     limit = min(limit, settings.api_page_limit)
     after = max(cursors.decode(cursor), queries.start_key(start)) if cursor else queries.start_key(start)
     rows = [] if end is None else await queries.page(conn, chat_id, after, end, limit + 1, sender=sender)

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from services.api import search as searching
-from services.api.dates import parse_bound
+from services.api.dates import parse_period
 from services.api.deps import BIGINT, Connection, get_settings, require_chat
 from services.api.models import SearchPage
-from services.api.problems import bad_parameter, responses
+from services.api.problems import responses
 from tgpipe.settings import Settings
 
 router = APIRouter(tags=["search"])
@@ -40,10 +40,7 @@ async def search_messages(
 ) -> SearchPage:
     """Messages whose text (a media caption is the message's text) matches ``q``, best first or
     newest first (``sort``), with a snippet of the original text whose matched pieces are marked."""
-    start = parse_bound("start_date", start_date, end=False) if start_date else None
-    end = parse_bound("end_date", end_date, end=True) if end_date else None
-    if start is not None and end is not None and end < start:
-        raise bad_parameter("end_date", "is before start_date")
+    start, end = parse_period(start_date, end_date)
     if chat_id is not None:
         await require_chat(conn, chat_id)
     query = searching.SearchQuery(q=q, chat_id=chat_id, sender=sender, start=start, end=end, versions=versions,
