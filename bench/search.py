@@ -12,8 +12,9 @@ often). The texts' search columns are computed once per distinct text by
 again (a real message's ``raw`` is larger). The GIN index is built after the fill.
 
 Then the API is served by uvicorn on 127.0.0.1 and, for each query of :data:`QUERIES` (a word, a
-rare Chinese bigram, a common one), with and without a chat filter, the first page (20 hits) is
-read ``--repeat`` times: latency p50/p95 (ms) and the number of matching messages. Finally
+rare Chinese bigram, a common one), with and without a chat filter, sorted by rank (the default
+rank window) and by date, the first page (20 hits) is read ``--repeat`` times: latency p50/p95
+(ms), the number of matching messages and whether the rank window was cut. Finally
 ``EXPLAIN (ANALYZE, BUFFERS)`` of each query's SQL (:func:`services.api.search.statement`).
 
 Not a test: tests never assert on time. Measures on a shared machine vary; compare runs of one session.
@@ -101,27 +102,30 @@ async def fill(url: str, chats: int, per_chat: int, texts: list[list[str]]) -> N
         await conn.close()
 
 
-def latencies(base: str, q: str, chat: int | None, repeat: int) -> list[float]:
-    """Milliseconds of ``repeat`` first pages (20 hits) of ``q`` (within ``chat`` when given)."""
-    out = []
+def latencies(base: str, q: str, chat: int | None, sort: str, repeat: int) -> tuple[list[float], dict | None]:
+    """Milliseconds of ``repeat`` first pages (20 hits) of ``q`` sorted by ``sort`` (within ``chat``
+    when given), and the last page's ``rank_window``."""
+    out, window = [], None
     with httpx.Client(base_url=base, timeout=600) as http:
         for _ in range(repeat):
             began = time.perf_counter()
-            response = http.get("/api/v1/search", params={"q": q, "limit": 20} | ({"chat_id": chat} if chat else {}))
+            response = http.get("/api/v1/search",
+                                params={"q": q, "sort": sort, "limit": 20} | ({"chat_id": chat} if chat else {}))
             out.append((time.perf_counter() - began) * 1000)
             response.raise_for_status()
             if not response.json()["hits"]:
                 raise RuntimeError(f"{q!r} found nothing")
-    return out
+            window = response.json()["rank_window"]
+    return out, window
 
 
-async def explain(url: str, q: str, chat: int | None) -> tuple[str, int]:
+async def explain(url: str, q: str, chat: int | None, sort: str) -> tuple[str, int]:
     """``(EXPLAIN (ANALYZE, BUFFERS) of the first page's SQL, how many messages match)``."""
     conn = await asyncpg.connect(url)
     try:
-        sql, args = statement(parse(q), SearchQuery(q=q, chat_id=chat, limit=20))
+        sql, args = statement(parse(q), SearchQuery(q=q, chat_id=chat, sort=sort, limit=20))  # type: ignore[arg-type]
         plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args))
-        count_sql, count_args = statement(parse(q), SearchQuery(q=q, chat_id=chat, limit=10**9))
+        count_sql, count_args = statement(parse(q), SearchQuery(q=q, chat_id=chat, sort="date", limit=10**9))
         count = await conn.fetchval(f"SELECT count(*) FROM ({count_sql}) AS hits", *count_args)
         return plan, count
     finally:
@@ -135,19 +139,20 @@ def run(server_url: str, args: argparse.Namespace, home: Path) -> dict:
         began = time.perf_counter()
         asyncio.run(fill(url, args.chats, per_chat, texts))
         fill_s = time.perf_counter() - began
-        cases = [(f"{name}{'_in_chat' if chat else ''}", q, chat)
-                 for name, (q, in_chat) in QUERIES.items() for chat in (None, in_chat)]
+        cases = [(f"{name}{'_in_chat' if chat else ''}{'_by_date' if sort == 'date' else ''}", q, chat, sort)
+                 for sort in ("rank", "date") for name, (q, in_chat) in QUERIES.items() for chat in (None, in_chat)]
         with served(Settings(database_url=url, home=home)) as base:
-            measured = {name: latencies(base, q, chat, args.repeat) for name, q, chat in cases}
-        plans = {name: asyncio.run(explain(url, q, chat)) for name, q, chat in cases}
+            measured = {name: latencies(base, q, chat, sort, args.repeat) for name, q, chat, sort in cases}
+        plans = {name: asyncio.run(explain(url, q, chat, sort)) for name, q, chat, sort in cases}
         sizes = asyncio.run(_sizes(url))
     result: dict = {"messages": per_chat * args.chats, "chats": args.chats, "fill_s": round(fill_s, 1),
                     "repeat": args.repeat, "document_us_per_text": round(normaliser_cost(texts), 1), **sizes,
                     "queries": {}}
-    for name, q, chat in cases:
-        ms = measured[name]
+    for name, q, chat, sort in cases:
+        ms, window = measured[name]
         result["queries"][name] = {
-            "q": q, "chat_id": chat, "matching": plans[name][1], "p50_ms": round(statistics.median(ms), 1),
+            "q": q, "chat_id": chat, "sort": sort, "matching": plans[name][1], "rank_window": window,
+            "p50_ms": round(statistics.median(ms), 1),
             "p95_ms": round(statistics.quantiles(ms, n=20)[18], 1) if len(ms) > 1 else round(ms[0], 1),
             "plan": plans[name][0]}
     return result
@@ -177,8 +182,8 @@ def main() -> None:
         if key != "queries":
             print(f"{key:>22}: {value}")
     for name, query in result["queries"].items():
-        print(f"{name:>22}: {query['q']} chat={query['chat_id']} matching={query['matching']} "
-              f"p50={query['p50_ms']} ms p95={query['p95_ms']} ms")
+        print(f"{name:>30}: {query['q']} chat={query['chat_id']} sort={query['sort']} matching={query['matching']} "
+              f"window={query['rank_window']} p50={query['p50_ms']} ms p95={query['p95_ms']} ms")
     for name, query in result["queries"].items():
         print(f"\n--- {name}\n{query['plan']}")
     if args.json:

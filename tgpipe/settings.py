@@ -154,6 +154,9 @@ class Settings(BaseSettings):
         default=None, description="API: bearer token every endpoint but /health requires; unset: no auth.")
     api_page_limit: int = Field(
         default=1000, ge=1, le=10_000, description="API: most messages of one page (the `limit` parameter's cap).")
+    api_search_rank_window: int = Field(
+        default=5000, ge=1, le=1_000_000,
+        description="API: a search sorted by rank ranks at most this many matches, the newest (docs/api.md).")
     api_history_batch: int = Field(
         default=500, ge=1, le=10_000, description="API: messages per server-sent event of /api/v1/history.")
     api_cors_origins: list[str] = Field(

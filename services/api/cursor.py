@@ -2,8 +2,10 @@
 
 * message pages: ``[date, message_id]`` (:func:`encode`, :func:`decode`);
 * gallery pages: ``[date, message_id, media kind]`` (:func:`encode`, :func:`decode_photo`);
-* search pages: ``[rank, date, chat_id, message_id, text_sha256 or null]`` (:func:`encode_hit`,
-  :func:`decode_hit`), the key of the search order.
+* search pages (:class:`HitCursor`, :func:`encode_hit`, :func:`decode_hit`): ``["date", newest]``
+  or ``["rank", rank, newest, edge or null]``, ``newest`` = ``[date, chat_id, message_id,
+  text_sha256 or null]`` the last hit's key in newest-first order and ``edge`` the oldest match the
+  rank window holds (see services.api.search).
 """
 
 from __future__ import annotations
@@ -12,12 +14,27 @@ import base64
 import binascii
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from services.api.problems import bad_parameter
 
-#: The key of a search hit: ``(rank, date, chat_id, message_id, version's text_sha256 or None)``.
-HitKey = tuple[float, datetime, int, int, str | None]
+#: A search hit's key in newest-first order: ``(date, chat_id, message_id, version's text_sha256 or None)``.
+NewestKey = tuple[datetime, int, int, str | None]
+#: How search hits are ordered: ``rank`` (best first) or ``date`` (newest first).
+Sort = Literal["rank", "date"]
+
+
+@dataclass(frozen=True)
+class HitCursor:
+    """Where a search page ended: the last hit's ``newest`` key and, for ``sort`` ``rank``, its
+    ``rank`` and the rank window's ``edge`` (the oldest match ranked; None when every match was)."""
+
+    sort: Sort
+    newest: NewestKey
+    rank: float | None = None
+    edge: NewestKey | None = None
 
 
 def _pack(values: list[object]) -> str:
@@ -81,22 +98,39 @@ def decode_photo(cursor: str) -> tuple[datetime, int, str]:
         raise bad_parameter("cursor", "not a cursor this API gave") from None
 
 
-def encode_hit(key: HitKey) -> str:
-    """The cursor after the search hit whose key is ``key``."""
-    rank, date, chat_id, message_id, version = key
-    return _pack([rank, date.isoformat(), chat_id, message_id, version])
+def _newest(key: NewestKey) -> list[object]:
+    return [key[0].isoformat(), *key[1:]]
 
 
-def decode_hit(cursor: str) -> HitKey:
-    """The key a cursor made by :func:`encode_hit` holds.
+def _newest_key(values: object) -> NewestKey:
+    date_text, chat_id, message_id, version = values  # type: ignore[misc]
+    if not (version is None or isinstance(version, str)):
+        raise ValueError
+    return _date(date_text), _bigint(chat_id), _bigint(message_id), version
+
+
+def encode_hit(cursor: HitCursor) -> str:
+    """The opaque cursor of ``cursor``."""
+    if cursor.sort == "date":
+        return _pack(["date", _newest(cursor.newest)])
+    return _pack(["rank", cursor.rank, _newest(cursor.newest), cursor.edge and _newest(cursor.edge)])
+
+
+def decode_hit(cursor: str, sort: Sort) -> HitCursor:
+    """The :class:`HitCursor` a cursor made by :func:`encode_hit` for a search sorted by ``sort`` holds.
 
     Raises:
-        Problem: 422 naming ``cursor`` when it is not such a cursor.
+        Problem: 422 naming ``cursor`` when it is not such a cursor, or one of the other sort.
     """
     try:
-        rank, date_text, chat_id, message_id, version = _unpack(cursor)
-        if type(rank) not in (int, float) or not math.isfinite(rank) or not (version is None or isinstance(version, str)):
+        values = _unpack(cursor)
+        if values and values[0] in ("rank", "date") and values[0] != sort:
+            raise bad_parameter("cursor", f"a cursor of sort={values[0]}, not of sort={sort}")
+        if values[0] == "date" and len(values) == 2:
+            return HitCursor("date", _newest_key(values[1]))
+        kind, rank, newest, edge = values
+        if kind != "rank" or type(rank) not in (int, float) or not math.isfinite(rank):
             raise ValueError
-        return float(rank), _date(date_text), _bigint(chat_id), _bigint(message_id), version
-    except _NOT_OURS:
+        return HitCursor("rank", _newest_key(newest), float(rank), None if edge is None else _newest_key(edge))
+    except (*_NOT_OURS, IndexError):
         raise bad_parameter("cursor", "not a cursor this API gave") from None

@@ -8,7 +8,7 @@ docs/architecture.md "Names"). Dates are ISO 8601 in UTC. Fields come from the a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -196,10 +196,23 @@ class SearchHit(BaseModel):
     version: HitVersion | None
 
 
+class RankWindow(BaseModel):
+    """Which matches a ``sort=rank`` search ranked when there were more than its window holds: the
+    ``matches`` newest (the window's size, ``TGPIPE_API_SEARCH_RANK_WINDOW``), i.e. those dated
+    ``since`` or later (and any that arrived after the first page). Older matches are in no page of
+    this ranking; ``sort=date`` reaches every match."""
+
+    matches: int
+    since: datetime
+
+
 class SearchPage(BaseModel):
-    """A page of hits in rank order (then newest first). ``next_cursor`` (pass it as ``cursor``
-    with the same query) is null on the last page."""
+    """A page of hits in ``sort`` order: ``rank`` (best first, then newest) or ``date`` (newest
+    first). ``rank_window``: null when every match was ranked. ``next_cursor`` (pass it as
+    ``cursor`` with the same query) is null on the last page."""
 
     q: str
+    sort: Literal["rank", "date"]
+    rank_window: RankWindow | None
     hits: list[SearchHit]
     next_cursor: str | None

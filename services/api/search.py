@@ -4,11 +4,22 @@ The query language and the matching rules are :mod:`tgpipe.db.search`'s; this mo
 query into one SQL statement over ``messages`` (current texts) or ``message_versions`` (every text
 version), whose ``search_vector`` GIN index (migration 0009) finds the candidates.
 
-**Rank** (higher first): for each positive item, ``tf`` = how often its needle occurs in the
-message's ``search_text``, scored ``tf · 2.2 / (tf + 1.2 · (0.25 + 0.75 · length / 100))`` (the
-term-frequency part of BM25, ``k1`` 1.2, ``b`` 0.75, ``length`` the characters of ``search_text``,
-100 taken as the average) and summed. Ties: newest first, then chat id, message id (descending)
-and, for versions, ``text_sha256``. Pages are keyset pages over that order (``cursor``).
+**Sort** ``date``: newest first, by ``(date, chat id, message id[, text_sha256])`` descending, a
+keyset walk of ``messages_chat_date_idx`` (within a chat) or ``messages_date_idx`` (across chats,
+migration 0010) filtered by the query, so a page of a common term reads about a page's worth of
+rows (a rare term's few matches are fetched through the GIN index and sorted instead: the planner
+chooses by its estimate of the matches).
+
+**Sort** ``rank`` (higher first): for each positive item, ``tf`` = how often its needle occurs in
+the message's ``search_text``, scored ``tf · 2.2 / (tf + 1.2 · (0.25 + 0.75 · length / 100))``
+(the term-frequency part of BM25, ``k1`` 1.2, ``b`` 0.75, ``length`` the characters of
+``search_text``, 100 taken as the average) and summed. Ties: newest first, then chat id, message id
+(descending) and, for versions, ``text_sha256``. Only the newest ``rank_window`` matches are ranked
+(the *rank window*; every match when there are no more): ranking means fetching and scoring every
+candidate, seconds for a term in 250,000 messages. The first page finds the window (the newest
+``rank_window + 1`` matches, newest first, as ``date`` does); when it is cut, later pages rank the
+matches at or after its oldest (the cursor's ``edge``), so the pages of one query rank one set.
+Pages are keyset pages over the order (``cursor``).
 """
 
 from __future__ import annotations
@@ -20,40 +31,78 @@ from typing import Literal
 import asyncpg
 
 from services.api import cursor as cursors
-from services.api.models import HitVersion, SearchHit, SearchPage, Segment, Sender
+from services.api.cursor import Sort
+from services.api.models import HitVersion, RankWindow, SearchHit, SearchPage, Segment, Sender
 from services.api.problems import bad_parameter
 from tgpipe.db.search import Query, QueryError, highlight, parse_query
+from tgpipe.settings import Settings
 
 #: The longest query accepted (characters).
 MAX_QUERY_LENGTH = 500
 
-_RANK = """(SELECT coalesce(sum(f.tf * 2.2 / (f.tf + 1.2 * (0.25 + 0.75 * length({t}.search_text) / 100.0))), 0)
-            FROM (SELECT (length(d.doc) - length(replace(d.doc, n, ''))) / length(n)::float8 AS tf
-                  FROM unnest({needles}::text[]) AS n) AS f)"""
+#: How many matches a ``sort=rank`` search ranks at most, by default (the newest; the API's
+#: setting ``api_search_rank_window``). Ranking costs about 18 µs a match (docs/performance.md).
+RANK_WINDOW: int = Settings.model_fields["api_search_rank_window"].default
+
+# A positive item's score (needle {n}); a sum of these, inline (a subquery per row costs three times as
+# much); tf from byte lengths (octet_length is O(1), length counts characters).
+_TF = "(octet_length(d.doc) - octet_length(replace(d.doc, {n}::text, ''))) / octet_length({n}::text)::float8"
+_SCORE = f"{_TF} * 2.2 / ({_TF} + 1.2 * (0.25 + 0.75 * length({{t}}.search_text) / 100.0))"
 _CURRENT_VERSION = "encode(sha256(convert_to(m.text || chr(31) || m.entities::text, 'UTF8')), 'hex')"
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a search looks: the alias holding the text (``t``), the ``FROM`` of the candidates, their
+    ``text_sha256`` and the newest-first key (columns of the candidates' ``FROM``), and how a hit
+    is joined back for display (``join``) with its version's columns (``version``)."""
+
+    t: str
+    source: str
+    sha: str
+    key: tuple[str, ...]
+    join: str
+    version: str
+
+
+_M = "m.channel_id = hit.channel_id AND m.message_id = hit.message_id"
 _SOURCES = {
-    "current": ("m", "messages m",
-                "NULL::text AS text_sha256, NULL::timestamptz AS valid_from, NULL::timestamptz AS version_edit_date, "
-                "NULL::boolean AS current"),
-    "all": ("v", "message_versions v JOIN messages m ON m.channel_id = v.channel_id AND m.message_id = v.message_id",
-            f"v.text_sha256, v.valid_from, v.edit_date AS version_edit_date, v.text_sha256 = {_CURRENT_VERSION} "
-            "AS current"),
+    "current": _Source(
+        "m", "messages m", "NULL::text", ("m.date", "m.channel_id", "m.message_id"), f"messages m ON {_M}",
+        "NULL::timestamptz AS valid_from, NULL::timestamptz AS version_edit_date, NULL::boolean AS current"),
+    "all": _Source(
+        "v", "message_versions v JOIN messages m ON m.channel_id = v.channel_id AND m.message_id = v.message_id",
+        "v.text_sha256", ("m.date", "m.channel_id", "m.message_id", 'v.text_sha256 COLLATE "C"'),
+        "message_versions v ON v.channel_id = hit.channel_id AND v.message_id = hit.message_id "
+        f"AND v.text_sha256 = hit.text_sha256 JOIN messages m ON {_M}",
+        f"v.valid_from, v.edit_date AS version_edit_date, v.text_sha256 = {_CURRENT_VERSION} AS current"),
 }
 _SEARCH = """
-SELECT * FROM (
-    SELECT m.channel_id, ch.title AS chat_title, m.message_id, m.date, m.sender_type, m.sender_id,
-           s.name AS sender_name, m.deleted_at, {t}.text, {version},
-           {rank} AS rank
+WITH candidate AS MATERIALIZED (
+    SELECT m.channel_id, m.message_id, m.date, {sha} AS text_sha256, ({rank}) AS rank{numbered}
     FROM {source}
-    JOIN channels ch ON ch.channel_id = m.channel_id
-    LEFT JOIN senders s ON s.peer_type = m.sender_type AND s.peer_id = m.sender_id
     CROSS JOIN LATERAL (SELECT ' ' || {t}.search_text || ' ' AS doc) AS d
     WHERE {t}.search_vector @@ {tsquery}::tsquery {conditions}
-) AS hit
-{after}
-ORDER BY rank DESC, date DESC, channel_id DESC, message_id DESC, text_sha256 COLLATE "C" DESC
-LIMIT {limit}
+    {newest}
+), hit AS (
+    SELECT * FROM candidate {page}
+){edge_cte}
+SELECT hit.*, ch.title AS chat_title, m.sender_type, m.sender_id, s.name AS sender_name, m.deleted_at,
+       {t}.text, {version}{edge_columns}
+FROM hit
+JOIN {join}
+JOIN channels ch ON ch.channel_id = m.channel_id
+LEFT JOIN senders s ON s.peer_type = m.sender_type AND s.peer_id = m.sender_id{edge}
+ORDER BY {order}
 """
+_EDGE = """
+LEFT JOIN edge ON true"""
+# The oldest match the rank window holds, when the window is cut (a row only then).
+_EDGE_CTE = """, edge AS MATERIALIZED (
+    SELECT date AS edge_date, channel_id AS edge_chat_id, message_id AS edge_message_id,
+           text_sha256 AS edge_text_sha256
+    FROM candidate WHERE newest = {window} AND EXISTS (SELECT FROM candidate WHERE newest > {window})
+)"""
 
 
 @dataclass(frozen=True)
@@ -64,8 +113,9 @@ class SearchQuery:
     :data:`MAX_QUERY_LENGTH` characters). ``chat_id``: one chat only; ``sender``: one sender id
     only; ``start``/``end``: message dates, inclusive (aware datetimes). ``versions``: ``current``
     searches each message's current text (``messages``), ``all`` every text version
-    (``message_versions``; a hit per matching version). ``limit``: hits per page (the caller caps
-    it). ``cursor``: a page's ``next_cursor``, to continue the same query.
+    (``message_versions``; a hit per matching version). ``sort``: ``rank`` (best first, among the
+    newest ``rank_window`` matches) or ``date`` (newest first, every match). ``limit``: hits per
+    page (the caller caps it). ``cursor``: a page's ``next_cursor``, to continue the same query.
     """
 
     q: str
@@ -74,6 +124,8 @@ class SearchQuery:
     start: datetime | None = None
     end: datetime | None = None
     versions: Literal["current", "all"] = "current"
+    sort: Sort = "rank"
+    rank_window: int = RANK_WINDOW
     limit: int = 20
     cursor: str | None = None
 
@@ -101,7 +153,8 @@ def statement(parsed: Query, query: SearchQuery) -> tuple[str, list[object]]:
         args.append(value)
         return f"${len(args)}"
 
-    t, source, version = _SOURCES[query.versions]
+    where = _SOURCES[query.versions]
+    cursor = cursors.decode_hit(query.cursor, query.sort) if query.cursor is not None else None
     required, excluded = parsed.like_patterns()
     conditions = []
     if required:
@@ -112,18 +165,40 @@ def statement(parsed: Query, query: SearchQuery) -> tuple[str, list[object]]:
                              (query.start, "m.date >= {}"), (query.end, "m.date <= {}")):
         if value is not None:
             conditions.append(condition.format(arg(value)))
-    after = ""
-    if query.cursor is not None:
-        key = cursors.decode_hit(query.cursor)
-        names = "rank, date, channel_id, message_id"
-        values = ", ".join(arg(v) for v in key[:4])
-        if query.versions == "all":
-            names, values = f'{names}, text_sha256 COLLATE "C"', f"{values}, {arg(key[4] or '')}"
-        after = f"WHERE ({names}) < ({values})"
-    rank = _RANK.format(t=t, needles=arg([c.needle for c in parsed.positive]))
-    sql = _SEARCH.format(t=t, source=source, version=version, rank=rank, tsquery=arg(parsed.tsquery()),
-                         conditions="".join(f"\n      AND {c}" for c in conditions), after=after,
-                         limit=arg(query.limit + 1))
+    # The newest-first key; within a chat without channel_id, so that a row comparison over it is an
+    # index condition of messages_chat_date_idx (channel_id, date, message_id).
+    parts = [i for i in range(len(where.key)) if i != 1 or query.chat_id is None]
+    newest = ", ".join(f"{where.key[i]} DESC" for i in parts)
+
+    def beyond(bound: cursors.NewestKey, operator: str) -> str:
+        values = ", ".join(arg(bound[i] if i < 3 else bound[3] or "") for i in parts)
+        return f"({', '.join(where.key[i] for i in parts)}) {operator} ({values})"
+
+    hit_key = [column.split(".", 1)[1] for column in where.key]
+    pieces = {"numbered": "", "page": "", "edge": "", "edge_columns": "", "edge_cte": ""}
+    if query.sort == "date":
+        order = hit_key
+        if cursor is not None:
+            conditions.append(beyond(cursor.newest, "<"))
+        pieces["newest"] = f"ORDER BY {newest} LIMIT {arg(query.limit + 1)}"
+    else:
+        order = ["rank", *hit_key]
+        if cursor is None:
+            window = arg(query.rank_window)
+            pieces |= {"numbered": f", row_number() OVER (ORDER BY {newest}) AS newest",
+                       "newest": f"ORDER BY {newest} LIMIT {window} + 1",
+                       "page": f"WHERE newest <= {window}", "edge": _EDGE,
+                       "edge_columns": ", edge.*", "edge_cte": _EDGE_CTE.format(window=window)}
+        else:
+            if cursor.edge is not None:
+                conditions.append(beyond(cursor.edge, ">="))
+            last = (cursor.rank, *cursor.newest[:3], cursor.newest[3] or "")[:len(order)]
+            pieces |= {"newest": "", "page": f"WHERE ({', '.join(order)}) < ({', '.join(map(arg, last))})"}
+        pieces["page"] += f" ORDER BY {', '.join(f'{c} DESC' for c in order)} LIMIT {arg(query.limit + 1)}"
+    rank = " + ".join(_SCORE.format(t=where.t, n=arg(c.needle)) for c in parsed.positive)
+    sql = _SEARCH.format(t=where.t, source=where.source, sha=where.sha, rank=rank, tsquery=arg(parsed.tsquery()),
+                         conditions="".join(f"\n      AND {c}" for c in conditions), join=where.join,
+                         version=where.version, order=", ".join(f"hit.{c} DESC" for c in order), **pieces)
     return sql, args
 
 
@@ -139,22 +214,40 @@ def _hit(row: asyncpg.Record, parsed: Query) -> SearchHit:
                      version=version)
 
 
-async def search(conn: asyncpg.Connection, query: SearchQuery) -> SearchPage:
-    """One page of the messages (or text versions) matching ``query``, best first.
+def _edge(row: asyncpg.Record) -> cursors.NewestKey | None:
+    """The rank window's edge a first page found (its rows' ``edge_*`` columns), None when uncut."""
+    if row.get("edge_date") is None:
+        return None
+    return row["edge_date"], row["edge_chat_id"], row["edge_message_id"], row["edge_text_sha256"]
 
-    ``conn``: any connection to a database migrated to 0009 or later (the API's are read only).
-    Returns at most ``query.limit`` hits, with ``next_cursor`` when more follow.
+
+async def search(conn: asyncpg.Connection, query: SearchQuery) -> SearchPage:
+    """One page of the messages (or text versions) matching ``query``, in ``query.sort`` order.
+
+    ``conn``: any connection to a database migrated to 0010 or later (the API's are read only).
+    Returns at most ``query.limit`` hits, with ``next_cursor`` when more follow, and for
+    ``sort=rank`` the rank window (``rank_window``) when the matches were more than
+    ``query.rank_window``.
 
     Raises:
         Problem: 422 naming ``q`` (too long, unbalanced quote, nothing to search for, too many
-            words) or ``cursor`` (not a cursor this API gave).
+            words) or ``cursor`` (not a cursor this API gave, or one of the other sort).
     """
     parsed = parse(query.q)
     sql, args = statement(parsed, query)
-    rows = await conn.fetch(sql, *args)
+    # A statement of its own each time, so PostgreSQL plans it for these values (a cached one turns
+    # generic after five runs: a plan for no term in particular, seconds for a common one).
+    rows = await (await conn.prepare(sql)).fetch(*args)
+    given = cursors.decode_hit(query.cursor, query.sort) if query.cursor is not None else None
+    edge = given.edge if given is not None else (_edge(rows[0]) if rows else None)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
-    last = rows[-1] if rows else None
-    next_cursor = (cursors.encode_hit((last["rank"], last["date"], last["channel_id"], last["message_id"],
-                                       last["text_sha256"])) if more and last is not None else None)
-    return SearchPage(q=query.q, hits=[_hit(r, parsed) for r in rows], next_cursor=next_cursor)
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        newest = (last["date"], last["channel_id"], last["message_id"], last["text_sha256"])
+        next_cursor = cursors.encode_hit(cursors.HitCursor("date", newest) if query.sort == "date" else
+                                         cursors.HitCursor("rank", newest, last["rank"], edge))
+    window = RankWindow(matches=query.rank_window, since=edge[0]) if edge is not None else None
+    return SearchPage(q=query.q, sort=query.sort, rank_window=window, hits=[_hit(r, parsed) for r in rows],
+                      next_cursor=next_cursor)

@@ -64,16 +64,26 @@ def expected_ids(archived: Archived, positive: list[str], excluded: list[str] = 
     return found
 
 
-async def all_hits(http, **params: Any) -> list[dict[str, Any]]:
-    """Every hit of a search, page by page."""
-    hits, cursor = [], None
+async def all_pages(http, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a search, following ``next_cursor``."""
+    pages, cursor = [], None
     while True:
         response = await http.get("/api/v1/search", params=params | ({"cursor": cursor} if cursor else {}))
         assert response.status_code == 200, response.text
-        page = response.json()
-        hits += page["hits"]
-        if (cursor := page["next_cursor"]) is None:
-            return hits
+        pages.append(response.json())
+        if (cursor := pages[-1]["next_cursor"]) is None:
+            return pages
+
+
+async def all_hits(http, **params: Any) -> list[dict[str, Any]]:
+    """Every hit of a search, page by page."""
+    return [hit for page in await all_pages(http, **params) for hit in page["hits"]]
+
+
+def newest_first(archived: Archived, ids: set[int]) -> list[int]:
+    """``ids`` ordered by the export's dates, newest first (then the higher id first)."""
+    dates = {m["id"]: export_date(m, archived.zone) for m in archived.raw["messages"] if m["id"] in ids}
+    return sorted(ids, key=lambda i: (dates[i], i), reverse=True)
 
 
 # (q, positive items, excluded items) of the independent scan; every positive query has hits.
@@ -154,6 +164,59 @@ async def test_pages_by_cursor_serve_every_hit_once_in_rank_order(trantor):
     assert all(any(s["match"] and "报道" in s["text"] for s in h["snippet"]) for h in hits)
 
 
+@pytest.mark.parametrize(("q", "positive", "excluded"), [TRANTOR_QUERIES[0], TRANTOR_QUERIES[4], TRANTOR_QUERIES[6]])
+async def test_date_sorted_pages_are_the_scan_newest_first(trantor, q, positive, excluded):
+    expected = newest_first(trantor, expected_ids(trantor, positive, excluded))
+    async with client(create_app(trantor.settings.model_copy(update={"api_page_limit": 37}))) as http:
+        pages = await all_pages(http, q=q, sort="date", limit=100)
+        in_chat = await all_hits(http, q=q, sort="date", chat_id=trantor.chat_id, limit=100)
+    hits = [h for page in pages for h in page["hits"]]
+    assert [h["message_id"] for h in hits] == expected  # each once, newest first, across pages of 37
+    assert [h["message_id"] for h in in_chat] == expected
+    assert all(page["sort"] == "date" and page["rank_window"] is None for page in pages)
+    assert all(h["rank"] > 0 and any(s["match"] for s in h["snippet"]) for h in hits)
+
+
+async def test_date_sort_on_the_persian_export(hejazizo):
+    expected = newest_first(hejazizo, expected_ids(hejazizo, ["کتاب"]))
+    async with client(create_app(hejazizo.settings)) as http:
+        hits = await all_hits(http, q="کتاب", sort="date", limit=9)
+    assert [h["message_id"] for h in hits] == expected
+
+
+@pytest.mark.parametrize("window", [50, 461, 462, 10_000])
+async def test_rank_sort_ranks_only_the_newest_matches_of_its_window(trantor, window):
+    """报道 matches 462 messages: a window of 461 or fewer cuts them, the hits are exactly the window's
+    matches (found by the scan) in the order the unwindowed ranking gives them."""
+    matches = newest_first(trantor, expected_ids(trantor, ["报道"]))
+    assert len(matches) == 462
+    async with client(create_app(trantor.settings)) as http:
+        everything = await all_hits(http, q="报道", limit=1000)
+    settings = trantor.settings.model_copy(update={"api_search_rank_window": window, "api_page_limit": 23})
+    async with client(create_app(settings)) as http:
+        pages = await all_pages(http, q="报道", limit=100)
+        in_chat = await all_pages(http, q="报道", chat_id=trantor.chat_id, limit=100)
+    ranked = set(matches[:window])
+    hits = [h["message_id"] for page in pages for h in page["hits"]]
+    assert hits == [h["message_id"] for h in everything if h["message_id"] in ranked]
+    assert [h["message_id"] for page in in_chat for h in page["hits"]] == hits
+    cut = window < len(matches)
+    oldest = next(h["date"] for h in everything if h["message_id"] == matches[min(window, len(matches)) - 1])
+    assert all(page["rank_window"] == ({"matches": window, "since": oldest} if cut else None)
+               for page in pages + in_chat)
+    assert len(pages) == -(-min(window, len(matches)) // 23)
+
+
+async def test_a_cursor_of_one_sort_is_refused_for_the_other(trantor):
+    async with client(create_app(trantor.settings)) as http:
+        for sort, other in (("rank", "date"), ("date", "rank")):
+            cursor = (await http.get("/api/v1/search", params={"q": "报道", "sort": sort, "limit": 5})).json()["next_cursor"]
+            response = await http.get("/api/v1/search", params={"q": "报道", "sort": other, "cursor": cursor})
+            assert response.status_code == 422, response.text
+            assert response.json()["parameter"] == "cursor"
+            assert f"sort={sort}" in response.json()["detail"]
+
+
 async def test_an_edited_message_is_found_by_its_current_text_unless_every_version_is_searched(db, settings):
     chat = 555
     old = message_event(chat, 1, text="Старый текст: КОШКА спит")
@@ -171,6 +234,7 @@ async def test_an_edited_message_is_found_by_its_current_text_unless_every_versi
         assert await ids("кошка") == []
         assert await ids("кошка", versions="all") == [(1, False)]
         assert sorted(await ids("текст", versions="all")) == [(1, False), (1, True)]  # a hit per version
+        assert sorted(await ids("текст", versions="all", sort="date")) == [(1, False), (1, True)]
         assert await ids("собака", versions="all", chat_id=str(chat)) == [(1, True)]
         response = await http.get("/api/v1/search", params={"q": "кошка", "versions": "all"})
         [snippet] = [h["snippet"] for h in response.json()["hits"]]
@@ -182,7 +246,7 @@ async def test_an_edited_message_is_found_by_its_current_text_unless_every_versi
     ({"q": ""}, "q"), ({"q": "-only"}, "q"), ({"q": '-"only this"'}, "q"), ({"q": "?!"}, "q"),
     ({"q": '"unbalanced'}, "q"), ({"q": "x" * 501}, "q"), ({"q": "报道", "cursor": "bm90IGpzb24"}, "cursor"),
     ({"q": "报道", "start_date": "2024-02-01", "end_date": "2024-01-01"}, "end_date"),
-    ({"q": "报道", "versions": "some"}, "versions"), ({"q": "报道", "limit": 0}, "limit"),
+    ({"q": "报道", "versions": "some"}, "versions"), ({"q": "报道", "sort": "best"}, "sort"), ({"q": "报道", "limit": 0}, "limit"),
 ])
 async def test_a_query_that_cannot_be_searched_is_a_422_problem(trantor, params, parameter):
     async with client(create_app(trantor.settings)) as http:

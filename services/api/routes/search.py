@@ -30,15 +30,20 @@ async def search_messages(
     versions: Annotated[Literal["current", "all"], Query(description="current: each message's current text; "
                                                                      "all: every text version (a hit per "
                                                                      "version)")] = "current",
+    sort: Annotated[Literal["rank", "date"], Query(description="rank: best first, among the newest "
+                                                               "TGPIPE_API_SEARCH_RANK_WINDOW matches (rank_window "
+                                                               "says when there were more); date: newest first, "
+                                                               "every match")] = "rank",
     limit: Annotated[int, Query(ge=1, le=10_000, description="hits per page (capped by "
                                                               "TGPIPE_API_PAGE_LIMIT)")] = 20,
     cursor: Annotated[str | None, Query(max_length=400, description="next_cursor of the previous page")] = None,
 ) -> SearchPage:
-    """Messages whose text (a media caption is the message's text) matches ``q``, best first, with
-    a snippet of the original text whose matched pieces are marked."""
+    """Messages whose text (a media caption is the message's text) matches ``q``, best first or
+    newest first (``sort``), with a snippet of the original text whose matched pieces are marked."""
     start, end = parse_period(start_date, end_date)
     if chat_id is not None:
         await require_chat(conn, chat_id)
     query = searching.SearchQuery(q=q, chat_id=chat_id, sender=sender, start=start, end=end, versions=versions,
+                                  sort=sort, rank_window=settings.api_search_rank_window,
                                   limit=min(limit, settings.api_page_limit), cursor=cursor)
     return await searching.search(conn, query)
