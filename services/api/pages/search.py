@@ -11,17 +11,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from services.api import queries
 from services.api import search as searching
 from services.api.dates import parse_period
-from services.api.deps import BIGINT, Connection, require_chat
+from services.api.deps import BIGINT, Connection, get_settings, require_chat
 from services.api.models import SearchPage
 from services.api.pages.render import fragment, page
 from services.api.problems import Problem, bad_parameter
+from tgpipe.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,7 +38,8 @@ LABELS = {"q": "Words", "chat_id": "Chat", "sender": "Sender id", "start_date": 
 class SearchForm(BaseModel):
     """The search form's fields as typed (a field left empty is not a condition): ``q`` (the query,
     docs/api.md "Search"), ``chat_id`` and ``sender`` (ids), ``start_date``/``end_date`` (ISO 8601
-    days or instants), ``versions`` (``all``: the "search all versions" box)."""
+    days or instants), ``versions`` (``all``: the "search all versions" box), ``sort`` (``rank``:
+    best first, among the newest ``TGPIPE_API_SEARCH_RANK_WINDOW`` matches; ``date``: newest first)."""
 
     q: str = Field("", max_length=2000)
     chat_id: str = Field("", max_length=30)
@@ -45,14 +47,18 @@ class SearchForm(BaseModel):
     start_date: str = Field("", max_length=40)
     end_date: str = Field("", max_length=40)
     versions: Literal["current", "all"] = "current"
+    sort: Literal["rank", "date"] = "rank"
 
-    def link(self, path: str, cursor: str) -> str:
-        """``path`` with this search's non-empty fields and ``cursor`` as the query string."""
-        fields = {k: v for k, v in self.model_dump().items() if v and (k, v) != ("versions", "current")}
-        return f"{path}?{urlencode(fields | {'cursor': cursor})}"
+    def link(self, path: str, **changes: str) -> str:
+        """``path`` with this search's fields, overridden by ``changes`` (e.g. ``cursor=…``,
+        ``sort="date"``), as the query string; empty fields and defaults are left out."""
+        defaults = {("versions", "current"), ("sort", "rank")}
+        fields = {k: v for k, v in (self.model_dump() | changes).items() if v and (k, v) not in defaults}
+        return f"{path}?{urlencode(fields)}"
 
 
 SearchFields = Annotated[SearchForm, Query()]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _id(parameter: str, text: str) -> int | None:
@@ -72,7 +78,7 @@ def _id(parameter: str, text: str) -> int | None:
     return value
 
 
-async def _search(conn: Connection, form: SearchForm, cursor: str | None) -> SearchPage:
+async def _search(conn: Connection, settings: Settings, form: SearchForm, cursor: str | None) -> SearchPage:
     """The page of hits of ``form`` after ``cursor``.
 
     Raises:
@@ -83,7 +89,8 @@ async def _search(conn: Connection, form: SearchForm, cursor: str | None) -> Sea
     if chat_id is not None:
         await require_chat(conn, chat_id)
     query = searching.SearchQuery(q=form.q, chat_id=chat_id, sender=_id("sender", form.sender), start=start,
-                                  end=end, versions=form.versions, limit=PER_PAGE, cursor=cursor)
+                                  end=end, versions=form.versions, sort=form.sort,
+                                  rank_window=settings.api_search_rank_window, limit=PER_PAGE, cursor=cursor)
     return await searching.search(conn, query)
 
 
@@ -91,11 +98,11 @@ def _more(form: SearchForm, results: SearchPage | None) -> tuple[str, str] | Non
     """``(page URL, fragment URL)`` of the hits after ``results``, ``None`` after the last."""
     if results is None or results.next_cursor is None:
         return None
-    return form.link("/search", results.next_cursor), form.link("/search/fragment", results.next_cursor)
+    return form.link("/search", cursor=results.next_cursor), form.link("/search/fragment", cursor=results.next_cursor)
 
 
 @router.get("/search", response_class=HTMLResponse)
-async def search_page(request: Request, conn: Connection, form: SearchFields,
+async def search_page(request: Request, conn: Connection, settings: SettingsDep, form: SearchFields,
                       cursor: CursorQuery = None) -> HTMLResponse:
     """The form, filled as given, and when ``q`` is given the hits (``PER_PAGE``, after ``cursor``),
     each linking to its message; status 422 with the reason, ``(field label, what is wrong)``, when
@@ -103,7 +110,7 @@ async def search_page(request: Request, conn: Connection, form: SearchFields,
     results, problem = None, None
     if form.q.strip():
         try:
-            results = await _search(conn, form, cursor)
+            results = await _search(conn, settings, form, cursor)
         except Problem as exc:
             if exc.status != 422:
                 raise
@@ -114,11 +121,12 @@ async def search_page(request: Request, conn: Connection, form: SearchFields,
 
 
 @router.get("/search/fragment", response_class=HTMLResponse)
-async def search_fragment(conn: Connection, form: SearchFields, cursor: CursorQuery = None) -> HTMLResponse:
+async def search_fragment(conn: Connection, settings: SettingsDep, form: SearchFields,
+                          cursor: CursorQuery = None) -> HTMLResponse:
     """The hits after ``cursor`` as list items, with the link that loads the next ones (none after the last).
 
     Raises:
         Problem: as :func:`search_page` (an HTML error page: the script then leaves the link to follow).
     """
-    results = await _search(conn, form, cursor)
+    results = await _search(conn, settings, form, cursor)
     return fragment("search_fragment.html", results=results, versions=form.versions, more=_more(form, results))

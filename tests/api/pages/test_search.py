@@ -12,7 +12,7 @@ from markupsafe import escape
 
 from services.api.app import create_app
 from tests.api.pages.test_pages import EVIL_CHAT, PAYLOAD
-from tests.api.test_search import expected_ids
+from tests.api.test_search import expected_ids, newest_first
 from tests.support.api import client, written
 from tests.support.factories import message_event
 
@@ -89,6 +89,25 @@ async def test_more_results_reach_every_hit_once_and_the_fragment_continues_the_
             assert path is None or "chat_id=" in path and "cursor=" in path
     assert len(seen) == len(set(seen)) and set(seen) == expected
     assert [m for _, m in hits(fragment)] == seen[20:40]  # the fragment is the second page's hits
+
+
+async def test_newest_first_walks_every_hit_by_date_and_a_cut_rank_window_is_said(trantor):
+    expected = newest_first(trantor, expected_ids(trantor, ["技术"]))
+    chat = str(trantor.chat_id)
+    seen: list[int] = []
+    narrow = trantor.settings.model_copy(update={"api_search_rank_window": 5})
+    async with client(create_app(narrow)) as http:
+        ranked = (await http.get("/search", params={"q": "技术", "chat_id": chat})).text
+        path: str | None = f"/search?q=技术&chat_id={chat}&sort=date"
+        while path:
+            page = (await http.get(path)).text
+            seen += [message for _, message in hits(page)]
+            path = more(page)
+            assert path is None or "sort=date" in path
+    assert seen == expected  # every hit once, newest first
+    assert len(hits(ranked)) == 5 and "5 newest matches" in ranked  # only the window is ranked, and it says so
+    assert f'href="/search?q=%E6%8A%80%E6%9C%AF&amp;chat_id={chat}&amp;sort=date"' in ranked
+    assert '<option value="date" selected>' in page
 
 
 async def test_a_hit_in_an_earlier_version_links_to_the_edit_history(trantor, planted):
