@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -53,13 +53,26 @@ class ArchiveSummary:
 
 
 @dataclass
-class LoadedExport:
-    """An export read in full: its reader, payloads in export order, and what it holds."""
+class ExportTally:
+    """What the payloads of an export hold, counted as they stream by (:meth:`count`): messages by
+    kind, and messages and photo references per chat."""
 
-    reader: ExportReader
-    payloads: list[MessageUpsertedPayload]
-    kinds: Counter
-    expected: ExportCounts
+    kinds: Counter = field(default_factory=Counter)
+    expected: ExportCounts = field(default_factory=ExportCounts)
+    payloads: int = 0
+    finished: bool = False
+    """The stream was read to its end: the counts are complete."""
+
+    def count(self, payloads: Iterable[MessageUpsertedPayload]) -> Iterator[MessageUpsertedPayload]:
+        """Yield ``payloads`` unchanged, counting each."""
+        for payload in payloads:
+            message = payload.message
+            self.payloads += 1
+            self.kinds[message.kind] += 1
+            self.expected.messages[message.channel_id] += 1
+            self.expected.photos[message.channel_id] += sum(ref.kind == MediaKind.PHOTO for ref in payload.media)
+            yield payload
+        self.finished = True
 
 
 def open_export(path: Path, settings: Settings) -> ExportReader:
@@ -73,29 +86,22 @@ def open_export(path: Path, settings: Settings) -> ExportReader:
     return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
 
 
-def load_export(path: Path, settings: Settings) -> LoadedExport:
-    """Read ``path`` (:func:`open_export`) and count messages by kind and photos per chat.
+def expected_counts(path: Path, settings: Settings) -> ExportCounts:
+    """Messages and photo references per chat in the export at ``path`` (for ``verify --export``),
+    counted over one streaming pass.
 
     Raises:
         ExportError: the export cannot be read (malformed entries are collected, not raised).
     """
-    reader = open_export(path, settings)
-    loaded = LoadedExport(reader=reader, payloads=list(reader.payloads()), kinds=Counter(), expected=ExportCounts())
-    for payload in loaded.payloads:
-        message = payload.message
-        loaded.kinds[message.kind] += 1
-        loaded.expected.messages[message.channel_id] += 1
-        loaded.expected.photos[message.channel_id] += sum(ref.kind == MediaKind.PHOTO for ref in payload.media)
-    return loaded
-
-
-def expected_counts(path: Path, settings: Settings) -> ExportCounts:
-    """Messages and photo references per chat in the export at ``path`` (for ``verify --export``)."""
-    return load_export(path, settings).expected
+    tally = ExportTally()
+    for _ in tally.count(open_export(path, settings).payloads()):
+        pass
+    return tally.expected
 
 
 #: ``on_progress(total, published, committed, processed)``: message counts of the export and of
-#: each stage so far (the CLI draws them as progress bars).
+#: each stage so far (the CLI draws them as progress bars). ``total`` is the export's message
+#: entries until the stream has been read to its end, then the valid messages among them.
 ProgressCallback = Callable[[int, int, int, int], None]
 
 
@@ -117,8 +123,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         PipelineStalled: the services stopped making progress.
     """
     started = time.monotonic()
-    loaded = load_export(export, settings)
-    reader, payloads = loaded.reader, loaded.payloads
+    reader, tally = open_export(export, settings), ExportTally()
     # The media service run here reads this export's files and nothing else (TGPIPE_MEDIA_EXPORT_ROOTS).
     settings = settings.model_copy(update={"media_export_roots": (reader.export_root.resolve(),)})
     database_url, _ = settings.require_external()
@@ -128,7 +133,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
 
     def refresh() -> None:
         if on_progress:  # a superseded message is decided: committed and processed as far as progress goes
-            on_progress(len(payloads), len(tracker.published), len(tracker.committed | tracker.superseded),
+            total = tally.payloads if tally.finished else reader.entries
+            on_progress(total, len(tracker.published), len(tracker.committed | tracker.superseded),
                         len(tracker.processed | tracker.superseded))
 
     tracker = ProgressTracker(on_change=refresh)
@@ -137,7 +143,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         # A message a service dead-letters ends the wait too, and is reported (never a stall).
         watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
         try:
-            published, markers = await publish_export(collector, settings, payloads,
+            published, markers = await publish_export(collector, settings, tally.count(reader.payloads()),
                                                       source=f"export:{reader.export_root}",
                                                       on_acked=tracker.on_published, on_marked=tracker.on_marked,
                                                       on_refused=lambda _event, reason: refused.append(reason))
@@ -149,7 +155,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     return ArchiveSummary(
         export=reader.export_root,
         chats=[(c.channel_id, c.type, c.title) for c in reader.chats],
-        messages_by_kind=loaded.kinds,
+        messages_by_kind=tally.kinds,
         published=published,
         elapsed_s=time.monotonic() - started,
         local_time_fallbacks=reader.local_time_fallbacks,
@@ -161,6 +167,6 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
             for (c, m), reason in sorted(tracker.dead_lettered.items())] + [
             f"coverage marker of chat {tracker.marked[e].payload.channel.channel_id}: dead-lettered, not recorded "
             f"({reason})" for e, reason in tracker.markers_dead_lettered.items()],
-        expected=loaded.expected,
+        expected=tally.expected,
         coverage=[m.payload for m in markers if m.event_id in tracker.covered],
     )
