@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_left
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -289,22 +289,32 @@ def _result_json(path: Path) -> Path:
 
 
 class _IdSet:
-    """The message ids of one chat, sorted in an array of int64 (8 bytes an id: Telegram Desktop
-    writes a chat's messages in ascending id order, so adding one is an append)."""
+    """The message ids of one chat, as sorted disjoint intervals ``[start, end]`` in two int64
+    arrays: Telegram Desktop writes a chat's messages in ascending id order, so adding one extends
+    the last interval or starts the next, and memory grows with the gaps between ids (deleted
+    messages), not with the messages."""
 
     def __init__(self) -> None:
-        self._ids = array("q")
+        self._starts, self._ends = array("q"), array("q")
 
     def add(self, value: int) -> bool:
         """Add ``value`` (a valid Int64 message id); ``False`` when it was already there."""
-        ids = self._ids
-        if not ids or value > ids[-1]:
-            ids.append(value)
-            return True
-        at = bisect_left(ids, value)
-        if at < len(ids) and ids[at] == value:
+        starts, ends = self._starts, self._ends
+        at = len(starts) - 1 if ends and value > ends[-1] else bisect_right(starts, value) - 1
+        if at >= 0 and value <= ends[at]:
             return False
-        ids.insert(at, value)
+        joins_left = at >= 0 and ends[at] + 1 == value
+        joins_right = at + 1 < len(starts) and starts[at + 1] - 1 == value
+        if joins_left and joins_right:
+            ends[at] = ends[at + 1]
+            del starts[at + 1], ends[at + 1]
+        elif joins_left:
+            ends[at] = value
+        elif joins_right:
+            starts[at + 1] = value
+        else:
+            starts.insert(at + 1, value)
+            ends.insert(at + 1, value)
         return True
 
 

@@ -508,3 +508,12 @@ def test_a_value_larger_than_the_cap_refuses_the_export_at_its_entry(tmp_path: P
     with pytest.raises(ExportError, match=r"cannot be read at byte [\d,]+ \(in chat 42, entry #1\): a value longer "
                                           r"than 10,000 characters"):
         ExportReader(write_export(tmp_path, chat([msg(1), msg(2, text="x" * 20_000), msg(3)])), timezone=UTC_ZONE)
+
+
+def test_duplicate_ids_are_found_in_any_order_and_across_gaps(tmp_path: Path) -> None:
+    ids = [5, 3, 4, 9, 3, 7, 5, 8, 6, 1, 2, 9, 100, 11, 10, 12, 100, 10]
+    reader, payloads = read(tmp_path, chat([msg(i) for i in ids]))
+    firsts = [i for n, i in enumerate(ids) if i not in ids[:n]]
+    assert [p.message.message_id for p in payloads] == firsts
+    assert [e.message_id for e in reader.problems] == [3, 5, 9, 100, 10]
+    assert all("duplicate message id" in e.reason for e in reader.problems)

@@ -24,7 +24,8 @@ from tests.support.broker import topic_settings
 from tests.support.database import fresh_database
 from tests.support.factories import EXPORTS
 from tests.support.env import settings_env as _env
-from tgpipe.ops.archive import archive, open_export
+from tgpipe.ops.archive import archive
+from tgpipe.ops.exports import open_export
 from tgpipe.kafka.broker import make_broker
 from tgpipe.cli import app
 from tgpipe.db import create_pool

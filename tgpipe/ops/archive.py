@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from schemas import MediaKind, MessageUpsertedPayload, RangeCompletedPayload
-from services.collector.export import ExportReader
+from schemas import RangeCompletedPayload
 from services.collector.publish import publish_export
 from tgpipe.kafka.broker import ensure_topics
 from tgpipe.kafka.dead_letters import watch_dead_letters
@@ -27,6 +25,7 @@ from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.runtime.service import check_idempotent_producer
 from tgpipe.settings import Settings
+from tgpipe.ops.exports import ExportTally, open_export
 from tgpipe.ops.verify import ExportCounts
 
 
@@ -50,53 +49,6 @@ class ArchiveSummary:
     def messages_per_s(self) -> float:
         """Published messages divided by elapsed wall-clock seconds."""
         return self.published / self.elapsed_s if self.elapsed_s else 0.0
-
-
-@dataclass
-class ExportTally:
-    """What the payloads of an export hold, counted as they stream by (:meth:`count`): messages by
-    kind, and messages and photo references per chat."""
-
-    kinds: Counter = field(default_factory=Counter)
-    expected: ExportCounts = field(default_factory=ExportCounts)
-    payloads: int = 0
-    finished: bool = False
-    """The stream was read to its end: the counts are complete."""
-
-    def count(self, payloads: Iterable[MessageUpsertedPayload]) -> Iterator[MessageUpsertedPayload]:
-        """Yield ``payloads`` unchanged, counting each."""
-        for payload in payloads:
-            message = payload.message
-            self.payloads += 1
-            self.kinds[message.kind] += 1
-            self.expected.messages[message.channel_id] += 1
-            self.expected.photos[message.channel_id] += sum(ref.kind == MediaKind.PHOTO for ref in payload.media)
-            yield payload
-        self.finished = True
-
-
-def open_export(path: Path, settings: Settings) -> ExportReader:
-    """The export at ``path`` read with the settings' ``export_timezone`` and ``export_observed_at``.
-
-    Raises:
-        ExportError: the export cannot be read; ``ExportTimezoneError`` when it gives only local
-            times and no zone is set.
-    """
-    zone = ZoneInfo(settings.export_timezone) if settings.export_timezone else None
-    return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
-
-
-def expected_counts(path: Path, settings: Settings) -> ExportCounts:
-    """Messages and photo references per chat in the export at ``path`` (for ``verify --export``),
-    counted over one streaming pass.
-
-    Raises:
-        ExportError: the export cannot be read (malformed entries are collected, not raised).
-    """
-    tally = ExportTally()
-    for _ in tally.count(open_export(path, settings).payloads()):
-        pass
-    return tally.expected
 
 
 #: ``on_progress(total, published, committed, processed)``: message counts of the export and of
