@@ -4,7 +4,8 @@ Pure domain mapping: JSON entries in, :class:`~schemas.events.MessageUpsertedPay
 Kafka, no database, no media file is opened (media paths are only checked with
 :func:`tgpipe.paths.safe_resolve`).
 
-Layouts of ``result.json``:
+Layouts of ``result.json`` (:mod:`services.collector.export_layout`, which streams it: memory holds
+one entry, not the file):
 
 * single chat: top-level ``name``, ``type``, ``id``, ``messages``;
 * full account: ``chats.list`` (and ``left_chats.list`` when present), a list of chats each
@@ -26,8 +27,9 @@ archive made with a wrong time zone).
 
 from __future__ import annotations
 
-import json
 import re
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,12 +40,12 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from schemas.events import ChannelPayload, MediaRef, MessagePayload, MessageUpsertedPayload, SenderPayload
-from schemas.vocabulary import ChatType, MediaKind, MediaStatus, MessageKind, PeerType
-from services.collector.scrub import scrub, scrub_fields
+from schemas.vocabulary import MediaKind, MediaStatus, MessageKind, PeerType
+from services.collector.export_layout import ExportWalk, FileIdentity
+from services.collector.scrub import scrub_fields
 from tgpipe.errors import ExportEntryError, ExportError, UnsafePathError
 from tgpipe.paths import safe_resolve
 
-_CHAT_TYPES = {chat_type.value: chat_type for chat_type in ChatType}
 _MEDIA_KINDS = {kind.value: kind for kind in MediaKind}
 _PEER_ID = re.compile(f"({'|'.join(PeerType)})(\\d+)")
 # Telegram Desktop writes "(File not included. …)", "(File exceeds maximum size. …)" or
@@ -281,82 +283,76 @@ def map_entry(entry: dict[str, Any], chat: ChannelPayload, export_root: Path, tz
 # --- the reader ------------------------------------------------------------------------------
 
 
-def _load(path: Path) -> tuple[Path, Any]:
-    """Return ``(resolved export directory, parsed result.json)`` for a directory or a file path."""
-    file = path / "result.json" if path.is_dir() else path
-    try:
-        with file.open("rb") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ExportError(f"no Telegram export at {path}: {file} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ExportError(f"{file} is not valid JSON (truncated or corrupt?): {exc}") from None
-    except RecursionError:
-        raise ExportError(f"{file} is nested too deeply to be a Telegram Desktop export") from None
-    except OSError as exc:
-        raise ExportError(f"cannot read {file}: {exc}") from None
-    return file.parent.resolve(), data
+def _result_json(path: Path) -> Path:
+    """``result.json`` of an export directory, or ``path`` itself when it is a file."""
+    return path / "result.json" if path.is_dir() else path
 
 
-def _chat(raw: object, where: str, repaired: list[ExportError]) -> tuple[ChannelPayload, list[Any]]:
-    """``(chat, messages)`` of one chat object with ``name``, ``type``, ``id``, ``messages``.
+class _IdSet:
+    """The message ids of one chat, as sorted disjoint intervals ``[start, end]`` in two int64
+    arrays: Telegram Desktop writes a chat's messages in ascending id order, so adding one extends
+    the last interval or starts the next, and memory grows with the gaps between ids (deleted
+    messages), not with the messages."""
 
-    A name holding characters that PostgreSQL or UTF-8 cannot hold is repaired (see
-    :func:`~services.collector.scrub.scrub`) and reported in ``repaired``.
-    """
-    if not isinstance(raw, dict):
-        raise ExportError(f"{where} is not an object")
-    chat_id, messages, name, kind = raw.get("id"), raw.get("messages"), raw.get("name"), raw.get("type")
-    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
-        raise ExportError(f"{where} has no integer id (got {chat_id!r})")
-    if not isinstance(messages, list):
-        raise ExportError(f"{where} (id {chat_id}) has no messages list")
-    if name is not None and not isinstance(name, str):
-        raise ExportError(f"{where} (id {chat_id}) has a non-string name {name!r}")
-    name, replaced = scrub(name)
-    if replaced:
-        repaired.append(ExportError(f"chat {chat_id}: {replaced} character(s) of its name replaced by U+FFFD "
-                                    "(NUL or lone surrogates: PostgreSQL/UTF-8 cannot hold them); chat kept"))
-    chat_type = _CHAT_TYPES.get(kind, ChatType.UNKNOWN) if isinstance(kind, str) else ChatType.UNKNOWN
-    return ChannelPayload(channel_id=chat_id, type=chat_type, title=name), messages
+    def __init__(self) -> None:
+        self._starts, self._ends = array("q"), array("q")
+
+    def add(self, value: int) -> bool:
+        """Add ``value`` (a valid Int64 message id); ``False`` when it was already there."""
+        starts, ends = self._starts, self._ends
+        at = len(starts) - 1 if ends and value > ends[-1] else bisect_right(starts, value) - 1
+        if at >= 0 and value <= ends[at]:
+            return False
+        joins_left = at >= 0 and ends[at] + 1 == value
+        joins_right = at + 1 < len(starts) and starts[at + 1] - 1 == value
+        if joins_left and joins_right:
+            ends[at] = ends[at + 1]
+            del starts[at + 1], ends[at + 1]
+        elif joins_left:
+            ends[at] = value
+        elif joins_right:
+            starts[at + 1] = value
+        else:
+            starts.insert(at + 1, value)
+            ends.insert(at + 1, value)
+        return True
 
 
-def _chats(data: object, problems: list[ExportError], repaired: list[ExportError]
-           ) -> list[tuple[ChannelPayload, list[Any]]]:
-    """Detect the layout and return every chat with its message list.
+class _Survey:
+    """The first walk: the newest date or edit date per chat (ordinal), and the first chat whose
+    entries give a local time while no zone is known."""
 
-    A malformed chat of a full-account export is skipped and reported in ``problems``, the other
-    chats are kept; the export is refused only when no chat is left. Repaired chat names are
-    reported in ``repaired``.
-    """
-    if isinstance(data, dict) and "messages" in data:
-        return [_chat(data, "the exported chat", repaired)]
-    if isinstance(data, dict) and ("chats" in data or "left_chats" in data):
-        found, skipped = [], []
-        for section in ("chats", "left_chats"):
-            if section not in data:
+    def __init__(self, timezone: ZoneInfo | None) -> None:
+        self.timezone = timezone
+        self.newest: dict[int, datetime] = {}
+        self.zone_missing: dict[int, ExportTimezoneError] = {}
+
+    def add(self, ordinal: int, entry: object) -> None:
+        """Take one entry's ``date``/``edited`` into account (malformed ones are left out: they are
+        reported by :meth:`ExportReader.payloads`)."""
+        if not isinstance(entry, dict) or ordinal in self.zone_missing:
+            return
+        for unix_key, local_key in (("date_unixtime", "date"), ("edited_unixtime", "edited")):
+            try:
+                value, _ = _when(entry, unix_key, local_key, self.timezone)
+            except ExportTimezoneError as exc:
+                self.zone_missing[ordinal] = exc
+                return
+            except ValueError:
                 continue
-            listed = data[section].get("list") if isinstance(data[section], dict) else None
-            if not isinstance(listed, list):
-                raise ExportError(f"full-account export: {section}.list is missing or not a list")
-            for i, chat in enumerate(listed):
-                try:
-                    found.append(_chat(chat, f"{section}.list[{i}]", repaired))
-                except ExportError as exc:
-                    skipped.append(ExportError(f"{exc}: chat skipped"))
-        if skipped and not found:
-            raise ExportError("; ".join(str(e) for e in skipped))
-        problems += skipped
-        return found
-    keys = sorted(data)[:10] if isinstance(data, dict) else type(data).__name__
-    raise ExportError(
-        "not a Telegram Desktop JSON export: expected a single chat (name, type, id, messages) or a "
-        f"full-account export (chats.list); found {keys}"
-    )
+            if value is not None and (ordinal not in self.newest or value > self.newest[ordinal]):
+                self.newest[ordinal] = value
 
 
 class ExportReader:
-    """A Telegram Desktop JSON export, read once, mapped entry by entry.
+    """A Telegram Desktop JSON export, streamed (:mod:`services.collector.export_layout`) and mapped
+    entry by entry: memory holds one entry at a time and does not grow with the export.
+
+    The constructor walks ``result.json`` once (the layout, the chats, whatever metadata comes after
+    the messages, the newest date); :meth:`payloads` walks it again. Both read every entry exactly
+    as ``json.load`` would (:mod:`services.collector.jsonstream`). A file that is not JSON is
+    therefore refused by the constructor, before anything is published; if it changes between the
+    walks, :meth:`payloads` raises where it notices (the payloads already yielded stand).
 
     Args:
         path: the export directory (holding ``result.json``) or the path of the JSON file itself.
@@ -366,13 +362,18 @@ class ExportReader:
             newest date or edit date (see the module docstring).
 
     Raises:
-        ExportError: the file is missing, unreadable, not JSON (e.g. truncated), or not one of the
-            two layouts (a chat without an integer ``id`` or a ``messages`` list included).
+        ExportError: the file is missing, unreadable, not JSON (e.g. truncated: the message names
+            the byte offset, and the chat and entry index when inside one), holds one value over
+            :data:`~services.collector.export_layout.MAX_VALUE_CHARS`, or is not one of the two
+            layouts (a chat without an integer ``id`` or a ``messages`` list included).
         ExportTimezoneError: ``timezone`` is ``None`` and an entry gives only a local time.
 
     Attributes:
         export_root: the absolute, resolved export directory (``MediaRef.export_root``).
-        chats: one :class:`ChannelPayload` per chat, in export order.
+        file: the ``result.json`` read.
+        identity: the file's size, modification time and inode when first read.
+        chats: one :class:`ChannelPayload` per chat, in export order (``chats`` before ``left_chats``).
+        entries: message entries of those chats (valid or not): an upper bound of the payloads.
         problems: what the last :meth:`payloads` iteration skipped: each malformed entry as an
             :class:`ExportEntryError` (``message_id`` as found, ``reason`` naming the chat and the
             entry's index), preceded by each malformed chat of a full-account export as an
@@ -388,68 +389,69 @@ class ExportReader:
 
     def __init__(self, path: Path, *, timezone: ZoneInfo | None, observed_at: datetime | None = None) -> None:
         self.timezone = timezone
-        self.export_root, data = _load(Path(path))
+        self.file = _result_json(Path(path))
+        self.export_root = self.file.parent.resolve()
+        survey, walk = _Survey(timezone), ExportWalk(self.file)
+        for found, _, entry in walk.entries():
+            survey.add(found.ordinal, entry)
+        assert walk.identity is not None  # set once the walk opened the file
+        self.identity: FileIdentity = walk.identity
         self._chat_problems: list[ExportError] = []
         self._chat_repairs: list[ExportError] = []
-        self._chats = _chats(data, self._chat_problems, self._chat_repairs)
-        self.chats = [chat for chat, _ in self._chats]
-        self.observed_at = observed_at or self._newest_date()
+        layout = walk.layout(self._chat_problems, self._chat_repairs)
+        for found, _ in layout:
+            if found.ordinal in survey.zone_missing:
+                raise survey.zone_missing[found.ordinal]
+        self._chats = {found.ordinal: chat for found, chat in layout}
+        self._counts = walk.counts()
+        self.chats = [chat for _, chat in layout]
+        self.entries = sum(found.entries for found, _ in layout)
+        self.observed_at = observed_at or max(
+            (survey.newest[found.ordinal] for found, _ in layout if found.ordinal in survey.newest), default=None)
         self.problems: list[ExportError] = []
         self.repaired: list[ExportError] = []
         self.unsafe_paths: list[UnsafeMediaPath] = []
         self.local_time_fallbacks = 0
 
-    def _newest_date(self) -> datetime | None:
-        """The newest ``date``/``edited`` of every entry (malformed ones left out; they are reported
-        by :meth:`payloads`).
-
-        Raises:
-            ExportTimezoneError: an entry gives only a local time and no zone is known.
-        """
-        newest = None
-        for _, entries in self._chats:
-            for entry in entries:
-                if not isinstance(entry, dict):
-                    continue
-                for unix_key, local_key in (("date_unixtime", "date"), ("edited_unixtime", "edited")):
-                    try:
-                        value, _ = _when(entry, unix_key, local_key, self.timezone)
-                    except ValueError:
-                        continue
-                    if value is not None and (newest is None or value > newest):
-                        newest = value
-        return newest
-
     def payloads(self) -> Iterator[MessageUpsertedPayload]:
-        """Yield one payload per valid entry, chat by chat, in export order.
+        """Yield one payload per valid entry, in export order.
 
         Never raises for a bad entry: it is recorded in :attr:`problems` and skipped. A repeated
         message id within a chat keeps the first entry. A message whose values had to be scrubbed
         is kept and recorded in :attr:`repaired`. The report attributes are reset when the
         iteration starts and are complete once it is exhausted.
+
+        Raises:
+            ExportError: ``result.json`` changed since the constructor read it, or cannot be read
+                any more (the message names the byte offset, chat and entry); nothing after that
+                point is yielded.
         """
         self.problems, self.repaired = list(self._chat_problems), list(self._chat_repairs)
         self.unsafe_paths, self.local_time_fallbacks = [], 0
-        for chat, entries in self._chats:
-            seen: set[int] = set()
-            for index, entry in enumerate(entries):
-                try:
-                    mapped = _map(entry, chat, self.export_root, self.timezone, self.observed_at)
-                    message_id = mapped.payload.message.message_id
-                    if message_id in seen:
-                        raise ExportEntryError(message_id, "duplicate message id, first entry kept")
-                except ExportEntryError as exc:
-                    where = f"chat {chat.channel_id}, entry #{index}"
-                    self.problems.append(ExportEntryError(exc.message_id, f"{exc.reason} ({where})"))
-                    continue
-                seen.add(message_id)
-                if mapped.scrubbed:
-                    fields = ", ".join(f"{field} ({n})" for field, n in mapped.scrubbed.items())
-                    self.repaired.append(ExportEntryError(message_id, (
-                        f"NUL or lone-surrogate characters replaced by U+FFFD, NaN/Infinity by null, in {fields} "
-                        f"(PostgreSQL/UTF-8 cannot hold them); message kept (chat {chat.channel_id}, "
-                        f"entry #{index})")))
-                self.local_time_fallbacks += mapped.local_time
-                self.unsafe_paths += [UnsafeMediaPath(chat.channel_id, message_id, path, reason)
-                                      for path, reason in mapped.unsafe]
-                yield mapped.payload
+        walk, seen, seen_for = ExportWalk(self.file), _IdSet(), 0
+        for found, index, entry in walk.entries(expect=self.identity):
+            if (chat := self._chats.get(found.ordinal)) is None:
+                continue
+            if found.ordinal != seen_for:
+                seen, seen_for = _IdSet(), found.ordinal
+            try:
+                mapped = _map(entry, chat, self.export_root, self.timezone, self.observed_at)
+                message_id = mapped.payload.message.message_id
+                if not seen.add(message_id):
+                    raise ExportEntryError(message_id, "duplicate message id, first entry kept")
+            except ExportEntryError as exc:
+                where = f"chat {chat.channel_id}, entry #{index}"
+                self.problems.append(ExportEntryError(exc.message_id, f"{exc.reason} ({where})"))
+                continue
+            if mapped.scrubbed:
+                fields = ", ".join(f"{field} ({n})" for field, n in mapped.scrubbed.items())
+                self.repaired.append(ExportEntryError(message_id, (
+                    f"NUL or lone-surrogate characters replaced by U+FFFD, NaN/Infinity by null, in {fields} "
+                    f"(PostgreSQL/UTF-8 cannot hold them); message kept (chat {chat.channel_id}, "
+                    f"entry #{index})")))
+            self.local_time_fallbacks += mapped.local_time
+            self.unsafe_paths += [UnsafeMediaPath(chat.channel_id, message_id, path, reason)
+                                  for path, reason in mapped.unsafe]
+            yield mapped.payload
+        if walk.counts() != self._counts:
+            raise ExportError(f"{self.file} changed since it was first read: read it again")

@@ -6,6 +6,7 @@ The real-export numbers come from the data folders' READMEs (counted independent
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from schemas.events import ChannelPayload
 from services.collector.export import ExportReader, ExportTimezoneError, flatten_text, map_entry, parse_peer
-from tests.support.factories import export_entry
+from tests.support.factories import corrupt_in_place, export_entry
 from tgpipe.errors import ExportEntryError, ExportError
 from tgpipe.paths import safe_resolve
 
@@ -451,3 +452,68 @@ def test_observed_at_is_the_exports_newest_date_or_the_given_time(tmp_path: Path
     data = {"chats": {"list": [chat([msg(1)], id=1), chat([msg(2, date_unixtime="1709298000")], id=2)]}}
     _, payloads = read(tmp_path, data)
     assert {p.observed_at for p in payloads} == {datetime(2024, 3, 1, 13, tzinfo=UTC)}
+
+
+# --- streaming: layout in any order, positions of bad files, a file that changes ----------------
+
+
+def test_chat_fields_after_the_messages_are_read(tmp_path: Path) -> None:
+    data = {"messages": [msg(1), msg(2, date_unixtime="1709298000")], "about": {"x": [1, 2]},
+            "id": 42, "type": "public_channel", "name": "Late"}
+    reader, payloads = read(tmp_path, data)
+    assert reader.chats == [ChannelPayload(channel_id=42, type="public_channel", title="Late")]
+    assert [(p.channel.title, p.message.message_id) for p in payloads] == [("Late", 1), ("Late", 2)]
+    assert reader.entries == 2 and reader.observed_at == datetime(2024, 3, 1, 13, tzinfo=UTC)
+
+
+def _fifty(tmp_path: Path) -> Path:
+    return write_export(tmp_path, chat([msg(i, text=f"message {i} 🙂") for i in range(1, 51)]))
+
+
+def test_a_truncated_export_names_the_byte_offset_and_the_entry_and_nothing_is_read(tmp_path: Path) -> None:
+    file = _fifty(tmp_path) / "result.json"
+    data = file.read_bytes()
+    cut = data.index(b'"message 31 ')
+    file.write_bytes(data[:cut])
+    with pytest.raises(ExportError) as info:  # the constructor reads the whole file first
+        ExportReader(file.parent, timezone=UTC_ZONE)
+    message = str(info.value)
+    assert "not valid JSON (truncated or corrupt?)" in message and "(in chat 42, entry #30)" in message
+    offset = int(re.search(r"at byte ([\d,]+)", message)[1].replace(",", ""))
+    assert data.rindex(b'{"id": 31', 0, cut) <= offset <= cut
+
+
+def test_a_file_corrupted_after_the_first_read_stops_the_payloads_at_that_entry(tmp_path: Path) -> None:
+    export = _fifty(tmp_path)
+    reader = ExportReader(export, timezone=UTC_ZONE)
+    offset = corrupt_in_place(export / "result.json", b"message 31 ")
+    got = []
+    with pytest.raises(ExportError, match=rf"at byte {offset:,} \(in chat 42, entry #30\): Invalid control"):
+        for payload in reader.payloads():
+            got.append(payload.message.message_id)
+    assert got == list(range(1, 31))
+
+
+def test_a_file_that_changed_size_since_the_first_read_is_refused_before_any_payload(tmp_path: Path) -> None:
+    export = _fifty(tmp_path)
+    reader = ExportReader(export, timezone=UTC_ZONE)
+    with (export / "result.json").open("ab") as fh:
+        fh.write(b"\n")
+    with pytest.raises(ExportError, match="changed since it was first read"):
+        next(reader.payloads())
+
+
+def test_a_value_larger_than_the_cap_refuses_the_export_at_its_entry(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("services.collector.export_layout.MAX_VALUE_CHARS", 10_000)
+    with pytest.raises(ExportError, match=r"cannot be read at byte [\d,]+ \(in chat 42, entry #1\): a value longer "
+                                          r"than 10,000 characters"):
+        ExportReader(write_export(tmp_path, chat([msg(1), msg(2, text="x" * 20_000), msg(3)])), timezone=UTC_ZONE)
+
+
+def test_duplicate_ids_are_found_in_any_order_and_across_gaps(tmp_path: Path) -> None:
+    ids = [5, 3, 4, 9, 3, 7, 5, 8, 6, 1, 2, 9, 100, 11, 10, 12, 100, 10]
+    reader, payloads = read(tmp_path, chat([msg(i) for i in ids]))
+    firsts = [i for n, i in enumerate(ids) if i not in ids[:n]]
+    assert [p.message.message_id for p in payloads] == firsts
+    assert [e.message_id for e in reader.problems] == [3, 5, 9, 100, 10]
+    assert all("duplicate message id" in e.reason for e in reader.problems)

@@ -13,7 +13,8 @@ from tests.support.factories import EXPORTS
 from datetime import UTC, datetime
 
 from tgpipe.db.coverage import chat_coverage
-from tgpipe.ops.archive import archive, expected_counts
+from tgpipe.ops.archive import archive
+from tgpipe.ops.exports import expected_counts
 from tgpipe.ops.verify import table_digest, verify
 
 pytestmark = pytest.mark.e2e

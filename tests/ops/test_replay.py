@@ -24,7 +24,8 @@ from tests.support.broker import topic_settings
 from tests.support.database import fresh_database
 from tests.support.factories import EXPORTS
 from tests.support.env import settings_env as _env
-from tgpipe.ops.archive import archive, load_export
+from tgpipe.ops.archive import archive
+from tgpipe.ops.exports import open_export
 from tgpipe.kafka.broker import make_broker
 from tgpipe.cli import app
 from tgpipe.db import create_pool
@@ -104,7 +105,7 @@ def _shared_senders_payloads() -> list[MessageUpsertedPayload]:
 def replay_input(shared_data) -> list[MessageUpsertedPayload]:
     payloads = _shared_senders_payloads()
     for name, zone in sorted(EXPORTS.items()):
-        payloads += load_export(shared_data / name, Settings(export_timezone=zone)).payloads
+        payloads += open_export(shared_data / name, Settings(export_timezone=zone)).payloads()
     return payloads
 
 

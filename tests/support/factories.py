@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from pathlib import Path
@@ -77,3 +78,15 @@ def two_exports(root: Path) -> tuple[Path, Path]:
     later = {"id": 2, "type": "message", "date": "2024-03-09T12:00:00", "date_unixtime": "1709985600",
              "from": "C", "from_id": "channel9", "text": "a week later"}
     return export("newer", 50, later), export("older", 3)
+
+
+def corrupt_in_place(file: Path, at: bytes, byte: bytes = b"\x01") -> int:
+    """Overwrite the first byte of the first ``at`` in ``file`` with ``byte`` keeping its size, inode
+    and modification time (a change a reader that trusts its first read cannot see); its offset."""
+    stat, data = file.stat(), file.read_bytes()
+    offset = data.index(at)
+    with file.open("r+b") as fh:
+        fh.seek(offset)
+        fh.write(byte)
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return offset

@@ -48,7 +48,7 @@ def verify_cmd(
     timezone: TimezoneOpt = None,
 ) -> None:
     """Check the archive's integrity; non-zero exit on any violation."""
-    from tgpipe.ops.archive import expected_counts
+    from tgpipe.ops.exports import expected_counts
     from tgpipe.ops.verify import check_archive
     from tgpipe.runtime.embedded import embedded_settings
 

@@ -33,7 +33,7 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
 
     Exit 2 when the export cannot be read at all (nothing published)."""
     from services.collector.publish import publish_export
-    from tgpipe.ops.archive import open_export
+    from tgpipe.ops.exports import open_export
     from tgpipe.kafka.broker import ensure_topics, make_broker
     from tgpipe.runtime.service import check_idempotent_producer
 

@@ -15,10 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from schemas import MediaKind, MessageUpsertedPayload, RangeCompletedPayload
-from services.collector.export import ExportReader
+from schemas import RangeCompletedPayload
 from services.collector.publish import publish_export
 from tgpipe.kafka.broker import ensure_topics
 from tgpipe.kafka.dead_letters import watch_dead_letters
@@ -27,6 +25,7 @@ from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.runtime.service import check_idempotent_producer
 from tgpipe.settings import Settings
+from tgpipe.ops.exports import ExportTally, open_export
 from tgpipe.ops.verify import ExportCounts
 
 
@@ -52,50 +51,9 @@ class ArchiveSummary:
         return self.published / self.elapsed_s if self.elapsed_s else 0.0
 
 
-@dataclass
-class LoadedExport:
-    """An export read in full: its reader, payloads in export order, and what it holds."""
-
-    reader: ExportReader
-    payloads: list[MessageUpsertedPayload]
-    kinds: Counter
-    expected: ExportCounts
-
-
-def open_export(path: Path, settings: Settings) -> ExportReader:
-    """The export at ``path`` read with the settings' ``export_timezone`` and ``export_observed_at``.
-
-    Raises:
-        ExportError: the export cannot be read; ``ExportTimezoneError`` when it gives only local
-            times and no zone is set.
-    """
-    zone = ZoneInfo(settings.export_timezone) if settings.export_timezone else None
-    return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
-
-
-def load_export(path: Path, settings: Settings) -> LoadedExport:
-    """Read ``path`` (:func:`open_export`) and count messages by kind and photos per chat.
-
-    Raises:
-        ExportError: the export cannot be read (malformed entries are collected, not raised).
-    """
-    reader = open_export(path, settings)
-    loaded = LoadedExport(reader=reader, payloads=list(reader.payloads()), kinds=Counter(), expected=ExportCounts())
-    for payload in loaded.payloads:
-        message = payload.message
-        loaded.kinds[message.kind] += 1
-        loaded.expected.messages[message.channel_id] += 1
-        loaded.expected.photos[message.channel_id] += sum(ref.kind == MediaKind.PHOTO for ref in payload.media)
-    return loaded
-
-
-def expected_counts(path: Path, settings: Settings) -> ExportCounts:
-    """Messages and photo references per chat in the export at ``path`` (for ``verify --export``)."""
-    return load_export(path, settings).expected
-
-
 #: ``on_progress(total, published, committed, processed)``: message counts of the export and of
-#: each stage so far (the CLI draws them as progress bars).
+#: each stage so far (the CLI draws them as progress bars). ``total`` is the export's message
+#: entries until the stream has been read to its end, then the valid messages among them.
 ProgressCallback = Callable[[int, int, int, int], None]
 
 
@@ -117,8 +75,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         PipelineStalled: the services stopped making progress.
     """
     started = time.monotonic()
-    loaded = load_export(export, settings)
-    reader, payloads = loaded.reader, loaded.payloads
+    reader, tally = open_export(export, settings), ExportTally()
     # The media service run here reads this export's files and nothing else (TGPIPE_MEDIA_EXPORT_ROOTS).
     settings = settings.model_copy(update={"media_export_roots": (reader.export_root.resolve(),)})
     database_url, _ = settings.require_external()
@@ -128,7 +85,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
 
     def refresh() -> None:
         if on_progress:  # a superseded message is decided: committed and processed as far as progress goes
-            on_progress(len(payloads), len(tracker.published), len(tracker.committed | tracker.superseded),
+            total = tally.payloads if tally.finished else reader.entries
+            on_progress(total, len(tracker.published), len(tracker.committed | tracker.superseded),
                         len(tracker.processed | tracker.superseded))
 
     tracker = ProgressTracker(on_change=refresh)
@@ -137,7 +95,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         # A message a service dead-letters ends the wait too, and is reported (never a stall).
         watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
         try:
-            published, markers = await publish_export(collector, settings, payloads,
+            published, markers = await publish_export(collector, settings, tally.count(reader.payloads()),
                                                       source=f"export:{reader.export_root}",
                                                       on_acked=tracker.on_published, on_marked=tracker.on_marked,
                                                       on_refused=lambda _event, reason: refused.append(reason))
@@ -149,7 +107,7 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     return ArchiveSummary(
         export=reader.export_root,
         chats=[(c.channel_id, c.type, c.title) for c in reader.chats],
-        messages_by_kind=loaded.kinds,
+        messages_by_kind=tally.kinds,
         published=published,
         elapsed_s=time.monotonic() - started,
         local_time_fallbacks=reader.local_time_fallbacks,
@@ -161,6 +119,6 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
             for (c, m), reason in sorted(tracker.dead_lettered.items())] + [
             f"coverage marker of chat {tracker.marked[e].payload.channel.channel_id}: dead-lettered, not recorded "
             f"({reason})" for e, reason in tracker.markers_dead_lettered.items()],
-        expected=loaded.expected,
+        expected=tally.expected,
         coverage=[m.payload for m in markers if m.event_id in tracker.covered],
     )
