@@ -1,6 +1,8 @@
 """Resuming ``tgpipe archive`` (issue 14): the process is SIGKILLed at several points and run again.
 
-Each run is ``tgpipe archive`` as a real subprocess on a generated two-chat export. After each kill
+Each run is ``tgpipe archive`` as a real subprocess on a generated two-chat export, killed during
+publish, wherever it is in the second chat, during media, and between a commit and its offsets,
+then run to the end. After each kill
 the test reads what is archived for good straight from the tables (a message row, and a media
 row for each message the export gives a photo or file) and compares it with the checkpoints the
 run left: never beyond it (nothing can be lost), never more than one publish chunk behind it (at
@@ -36,6 +38,10 @@ PUBLISH = "services.collector.publish:publish_event"
 MEDIA_UPSERT = "services.media.app:upsert_media"
 
 
+Order = dict[int, list[tuple[int, bool]]]
+"""Per chat, ``(message id, has media)`` of each entry in export order."""
+
+
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated account export: 3,000 messages in 2 chats, with photos and placeholders."""
@@ -45,14 +51,14 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def export_order(export: Path) -> dict[int, list[tuple[int, bool]]]:
-    """Per chat, ``(message id, has media)`` of each entry in export order, read with ``json``."""
+def export_order(export: Path) -> Order:
+    """The export's :data:`Order`, read with ``json``."""
     raw = json.loads((export / "result.json").read_text(encoding="utf-8"))
     return {chat["id"]: [(m["id"], "photo" in m or "file" in m) for m in chat["messages"]]
             for chat in raw["chats"]["list"] + raw["left_chats"]["list"]}
 
 
-async def settled_prefix(conn: asyncpg.Connection, order: dict[int, list[tuple[int, bool]]]) -> dict[int, int]:
+async def settled_prefix(conn: asyncpg.Connection, order: Order) -> dict[int, int]:
     """Per chat, how many messages at the head of the export are in the tables for good."""
     messages = {(r[0], r[1]) for r in await conn.fetch("SELECT channel_id, message_id FROM messages")}
     media = {(r[0], r[1]) for r in await conn.fetch("SELECT channel_id, message_id FROM media")}
@@ -67,6 +73,7 @@ async def settled_prefix(conn: asyncpg.Connection, order: dict[int, list[tuple[i
 
 
 async def checkpoints(conn: asyncpg.Connection) -> dict[int, int]:
+    """``{chat id: payloads done}`` saved for the (one) export archived in this test's database."""
     return {r[0]: r[1] for r in await conn.fetch("SELECT channel_id, payloads_done FROM archive_checkpoints")}
 
 
@@ -79,35 +86,47 @@ async def test_archive_killed_at_several_points_resumes_to_the_same_tables(
     log = tmp_path / "archive.log"
 
     def run(fault: Fault | None = None) -> ServiceProcess:
-        return ServiceProcess(settings, log, "archive", fault, extra_env={"COLUMNS": "400"}, args=("--export", str(export)))
+        return ServiceProcess(settings, log, "archive", fault, extra_env={"COLUMNS": "400"},
+                              args=("--export", str(export)))
 
     async def check_kill(what: str) -> None:
         async with connection(settings.database_url) as conn:
             saved, settled = await checkpoints(conn), await settled_prefix(conn, order)
-        assert saved, f"{what}: no checkpoint saved"
-        for chat_id, done in saved.items():
-            assert done <= settled[chat_id], f"{what}: chat {chat_id} checkpoint {done} beyond what is archived"
-            assert settled[chat_id] - done <= CHUNK, f"{what}: chat {chat_id} {settled[chat_id]} archived, {done} saved"
+        for chat_id in order:
+            done = saved.get(chat_id, 0)
+            where = f"{what}: chat {chat_id}: {settled[chat_id]} archived, checkpoint {done}"
+            assert done <= settled[chat_id], where  # never beyond what is archived for good
+            assert settled[chat_id] - done <= CHUNK, where  # at most one chunk behind
 
-    # 1. During publish: publishing pauses at its 1,500th send; killed once a checkpoint is saved.
-    first = await run(Fault(PUBLISH, nth=1500, action="pause", seconds=120)).start()
-    try:
-        await first.wait_for_log("fault: pause", timeout=120)
+    first_chat, second_chat = order  # the first chat's 1,500 messages come first in the export
 
-        async def saved_some() -> bool:
+    async def killed_once_saved(fault: Fault | None, chat_id: int, at_least: int, what: str) -> None:
+        """Run (pausing at ``fault``), SIGKILL once ``chat_id``'s checkpoint is ``at_least``."""
+        async def saved_enough() -> bool:
             async with connection(settings.database_url) as conn:
-                return sum((await checkpoints(conn)).values()) > 0
-        await eventually(saved_some, 120, "a checkpoint saved while publishing")
-        first.signal(signal.SIGKILL)
-        assert await first.wait(30) == -signal.SIGKILL
-    finally:
-        await first.stop()
-    await check_kill("killed during publish")
+                return (await checkpoints(conn)).get(chat_id, 0) >= at_least
+        process = await run(fault).start()
+        try:
+            if fault:
+                await process.wait_for_log("fault: pause", timeout=120)
+            await eventually(saved_enough, 120, f"chat {chat_id}'s checkpoint at {at_least}")
+            process.signal(signal.SIGKILL)
+            assert await process.wait(30) == -signal.SIGKILL
+        finally:
+            await process.stop()
+        await check_kill(what)
 
-    # 2. During media: killed before the media service's 3rd write of the rerun.
-    # 3. Between the writer's commit and its offsets: killed before the 4th offset commit.
-    for what, fault in (("killed during media", Fault(MEDIA_UPSERT, nth=3)),
-                        ("killed between commit and offsets", Fault(OFFSET_COMMIT, nth=4))):
+    # 1. During publish: publishing pauses at its 1,500th send (1,400 acknowledged, in chunks of 200);
+    #    killed once the first chat's checkpoint passed 1,000.
+    await killed_once_saved(Fault(PUBLISH, nth=1500, action="pause", seconds=120), first_chat, 1000,
+                            "killed during publish")
+    # 2. Wherever the run is once the second chat's checkpoint passed 300 (writer and media busy).
+    await killed_once_saved(None, second_chat, 300, "killed while archiving the second chat")
+
+    # 3. During media: killed before the media service's 15th write of the rerun.
+    # 4. Between a commit and its offsets: killed before the 10th offset commit (writer or media).
+    for what, fault in (("killed during media", Fault(MEDIA_UPSERT, nth=15)),
+                        ("killed between commit and offsets", Fault(OFFSET_COMMIT, nth=10))):
         process = await run(fault).start()
         try:
             assert await process.wait(180) == -signal.SIGKILL, process.log()[-3000:]
@@ -124,16 +143,16 @@ async def test_archive_killed_at_several_points_resumes_to_the_same_tables(
     finally:
         await last.stop()
     output = last.log().split("fault: kill")[-1]
-    skipped = {int(chat): int(n) for chat, n in re.findall(r"resumed: chat (-?\d+) from message #\d+ in export order "
-                                                          r"\((\d+) messages", output)}
-    assert skipped, output[-3000:]
+    resumed = r"resumed: chat (-?\d+) from message #\d+ in export order \((\d+) messages"
+    skipped = {int(chat): int(n) for chat, n in re.findall(resumed, output)}
+    assert skipped.get(first_chat, 0) >= 1000 and skipped.get(second_chat, 0) >= 300, output[-3000:]
     published = int(re.search(r"(\d+) messages published", output)[1])
     for chat_id, settled in before_last.items():
         assert settled - skipped.get(chat_id, 0) <= CHUNK, (chat_id, settled, skipped)
     assert published == 3000 - sum(skipped.values())  # the generated export refuses nothing
 
     async with connection(settings.database_url) as conn:
-        resumed = await table_digest(conn)
+        digest = await table_digest(conn)
         assert await checkpoints(conn) == {}  # forgotten once the run completed
 
     async with fresh_database(postgres_url, template_database) as url:
@@ -142,4 +161,4 @@ async def test_archive_killed_at_several_points_resumes_to_the_same_tables(
             summary = await archive(fresh, export)
             assert summary.published == 3000 and summary.resumed == {}
             async with connection(url) as conn:
-                assert await table_digest(conn) == resumed
+                assert await table_digest(conn) == digest

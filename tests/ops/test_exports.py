@@ -35,6 +35,7 @@ def test_an_export_is_identified_by_its_content_and_reading_options_not_its_path
     assert len(identity) == 64
     assert export_identity(open_export(shutil.copytree(newer, tmp_path / "moved"), Settings())) == identity
     assert export_identity(open_export(newer, Settings(export_timezone="Etc/GMT-1"))) != identity
-    assert export_identity(open_export(newer, Settings(export_observed_at="2030-01-01T00:00:00Z"))) != identity
+    later = Settings(export_observed_at="2030-01-01T00:00:00Z")
+    assert export_identity(open_export(newer, later)) != identity
     shutil.copyfile(older / "result.json", newer / "result.json")
     assert export_identity(open_export(newer, Settings())) != identity

@@ -62,7 +62,8 @@ class ServiceProcess:
         assert tgpipe, "the tgpipe console script is not installed beside this interpreter"
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                tgpipe, self.command, *self.args, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                tgpipe, self.command, *self.args, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                stderr=log)
         return self
 
     def log(self) -> str:

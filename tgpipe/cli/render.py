@@ -62,8 +62,8 @@ def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> 
     console.print(f"Elapsed {summary.elapsed_s:.1f} s (start-up included), {summary.published} messages "
                   f"published, {summary.messages_per_s:,.0f} messages/s")
     for chat_id, skipped in sorted(summary.resumed.items()):
-        console.print(f"resumed: chat {chat_id} from message #{skipped + 1} in export order ({skipped} messages "
-                      "archived by an interrupted run, not published again)", highlight=False)
+        console.print(f"resumed: chat {chat_id} from message #{skipped + 1} in export order ({skipped} "
+                      "messages archived by an interrupted run, not published again)", highlight=False)
     if summary.local_time_fallbacks:
         console.print(f"[yellow]{summary.local_time_fallbacks} messages had no date_unixtime: their local "
                       f"`date` was read in time zone {summary.timezone} (set TGPIPE_EXPORT_TIMEZONE or "

@@ -22,8 +22,8 @@ DO UPDATE SET payloads_done = greatest(archive_checkpoints.payloads_done, exclud
 
 async def load_checkpoints(conn: asyncpg.Connection, identity: str) -> dict[int, int]:
     """``{chat id: payloads done}`` of the export ``identity`` (empty when none was saved)."""
-    rows = await conn.fetch("SELECT channel_id, payloads_done FROM archive_checkpoints WHERE export_identity = $1",
-                            identity)
+    rows = await conn.fetch(
+        "SELECT channel_id, payloads_done FROM archive_checkpoints WHERE export_identity = $1", identity)
     return {row["channel_id"]: row["payloads_done"] for row in rows}
 
 

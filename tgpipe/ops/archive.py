@@ -117,7 +117,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
             wake.set()
 
         try:
-            published, markers = await publish_export(collector, settings, resume.order(tally.count(reader.payloads())),
+            payloads = resume.order(tally.count(reader.payloads()))
+            published, markers = await publish_export(collector, settings, payloads,
                                                       source=f"export:{reader.export_root}",
                                                       on_acked=tracker.on_published, on_marked=tracker.on_marked,
                                                       on_refused=on_refused, skip=resume.start)
