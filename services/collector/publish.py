@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 
 from faststream.kafka import KafkaBroker
 
@@ -43,6 +44,7 @@ async def publish_payloads(
     on_acked: Callable[[list[MessageUpserted]], None] | None = None,
     on_refused: Callable[[MessageUpserted, str], None] | None = None,
     ranges: RangeTracker | None = None,
+    skip: Mapping[int, int] | None = None,
 ) -> int:
     """Publish each payload as a ``message.upserted`` event and return how many were acknowledged.
 
@@ -53,6 +55,9 @@ async def publish_payloads(
             ``settings.max_text_chars``) and the reason (it is also logged as a warning); ``seq``
             numbers only the events sent, without gaps.
         ranges: told of every message sent and refused (for the range-complete markers).
+        skip: ``{chat id: n}``: the first ``n`` payloads of the chat (in the order given) are
+            archived already (a resumed ``tgpipe archive``): not published, not reported, only
+            told to ``ranges`` as if they were (so its markers still cover the whole chat).
 
     Raises:
         aiokafka.errors.KafkaError: a send failed after the producer's own retries.
@@ -60,6 +65,7 @@ async def publish_payloads(
     sent = 0
     chunk: list[MessageUpserted] = []
     futures: list[asyncio.Future] = []
+    seen: Counter[int] = Counter()
 
     async def flush() -> None:
         await asyncio.gather(*futures)
@@ -71,6 +77,14 @@ async def publish_payloads(
     for payload in payloads:
         event = MessageUpserted(source=source, seq=sent, payload=payload)
         value, refused = _encoded(event, settings)
+        chat_id = payload.channel.channel_id
+        seen[chat_id] += 1
+        if skip and seen[chat_id] <= skip.get(chat_id, 0):
+            if ranges and refused:
+                ranges.refused(payload.message)
+            elif ranges:
+                ranges.sent(payload.channel, payload.message)
+            continue
         if refused:
             log.warning("%s", refused)
             if on_refused:
@@ -100,6 +114,7 @@ async def publish_export(
     on_acked: Callable[[list[MessageUpserted]], None] | None = None,
     on_refused: Callable[[MessageUpserted, str], None] | None = None,
     on_marked: Callable[[list[RangeCompleted]], None] | None = None,
+    skip: Mapping[int, int] | None = None,
 ) -> tuple[int, list[RangeCompleted]]:
     """Publish an export's messages (:func:`publish_payloads`), then, once the broker acknowledged
     all of them, one ``range.completed`` marker (source ``export``) per stretch of each chat
@@ -111,7 +126,7 @@ async def publish_export(
     """
     ranges = RangeTracker()
     sent = await publish_payloads(broker, settings, payloads, source=source, on_acked=on_acked,
-                                  on_refused=on_refused, ranges=ranges)
+                                  on_refused=on_refused, ranges=ranges, skip=skip)
     markers = ranges.markers(source, CoverageSource.EXPORT)
     await asyncio.gather(*[await publish_event(broker, settings.topic_messages, m) for m in markers])
     if on_marked:

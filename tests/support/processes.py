@@ -43,12 +43,12 @@ class Fault:
 
 
 class ServiceProcess:
-    """``tgpipe COMMAND`` in a subprocess; output goes to ``log_path`` (see :meth:`log`)."""
+    """``tgpipe COMMAND ARGS…`` in a subprocess; output goes to ``log_path`` (see :meth:`log`)."""
 
     def __init__(self, settings: Settings, log_path: Path, command: str = "writer", fault: Fault | None = None,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()):
         self.settings, self.log_path, self.command, self.fault = settings, log_path, command, fault
-        self.extra_env = extra_env or {}
+        self.extra_env, self.args = extra_env or {}, args
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> ServiceProcess:
@@ -62,7 +62,8 @@ class ServiceProcess:
         assert tgpipe, "the tgpipe console script is not installed beside this interpreter"
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
-                tgpipe, self.command, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                tgpipe, self.command, *self.args, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                stderr=log)
         return self
 
     def log(self) -> str:

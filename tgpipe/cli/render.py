@@ -40,7 +40,8 @@ def archive_progress() -> Iterator[Callable[[int, int, int, int], None]]:
 
 
 def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> None:
-    """Print the archive summary: chats, messages by type, media by status, coverage recorded, time and rate."""
+    """Print the archive summary: chats, messages by type, media by status, coverage recorded, time and rate,
+    and where each chat resumed when an interrupted run is continued."""
     console.print(f"[bold]Archived[/bold] {summary.export}")
     chats = Table("chat id", "type", "title", title="Chats")
     for chat_id, chat_type, title in summary.chats:
@@ -60,6 +61,9 @@ def render_summary(summary: ArchiveSummary, media_by_status: dict[str, int]) -> 
                            f"{_iso(c.first_date)} .. {_iso(c.last_date)}", c.source] for c in summary.coverage]))
     console.print(f"Elapsed {summary.elapsed_s:.1f} s (start-up included), {summary.published} messages "
                   f"published, {summary.messages_per_s:,.0f} messages/s")
+    for chat_id, skipped in sorted(summary.resumed.items()):
+        console.print(f"resumed: chat {chat_id} from message #{skipped + 1} in export order ({skipped} "
+                      "messages archived by an interrupted run, not published again)", highlight=False)
     if summary.local_time_fallbacks:
         console.print(f"[yellow]{summary.local_time_fallbacks} messages had no date_unixtime: their local "
                       f"`date` was read in time zone {summary.timezone} (set TGPIPE_EXPORT_TIMEZONE or "

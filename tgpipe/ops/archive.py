@@ -16,16 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas import RangeCompletedPayload
+from schemas import MessageUpserted, RangeCompletedPayload
 from services.collector.publish import publish_export
 from tgpipe.kafka.broker import ensure_topics
 from tgpipe.kafka.dead_letters import watch_dead_letters
+from tgpipe.db import connection
+from tgpipe.db.checkpoints import clear_checkpoints, load_checkpoints
 from tgpipe.db.migrations import upgrade
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.runtime.service import check_idempotent_producer
 from tgpipe.settings import Settings
-from tgpipe.ops.exports import ExportTally, open_export
+from tgpipe.ops.exports import ExportTally, export_identity, open_export
+from tgpipe.ops.resume import ResumeLog, keep_checkpoints
 from tgpipe.ops.verify import ExportCounts
 
 
@@ -44,6 +47,9 @@ class ArchiveSummary:
     expected: ExportCounts = field(default_factory=ExportCounts)
     coverage: list[RangeCompletedPayload] = field(default_factory=list)
     """The range-complete markers of this run the writer recorded (chat, ids, dates), in chat-id order."""
+    resumed: dict[int, int] = field(default_factory=dict)
+    """``{chat id: payloads}`` an interrupted run of the same export had archived for good: the
+    first ones of the chat in export order, not published again (:mod:`tgpipe.ops.resume`)."""
 
     @property
     def messages_per_s(self) -> float:
@@ -69,6 +75,10 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         stall_timeout: seconds without progress before giving up.
         on_progress: called after every published, committed and processed message.
 
+    An interrupted run of the same export (same identity, :func:`~tgpipe.ops.exports.export_identity`)
+    into the same database is resumed: each chat's payloads it archived for good are not published
+    again (:attr:`ArchiveSummary.resumed`); its checkpoints are forgotten once this run completes.
+
     Raises:
         ExportError: the export cannot be read (checked first: nothing is connected to before).
         ConfigurationError: the broker refuses the idempotent producer while it is configured.
@@ -76,16 +86,21 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     """
     started = time.monotonic()
     reader, tally = open_export(export, settings), ExportTally()
+    identity = export_identity(reader)
     # The media service run here reads this export's files and nothing else (TGPIPE_MEDIA_EXPORT_ROOTS).
     settings = settings.model_copy(update={"media_export_roots": (reader.export_root.resolve(),)})
     database_url, _ = settings.require_external()
     await asyncio.to_thread(upgrade, database_url)
     await ensure_topics(settings)
     await check_idempotent_producer(settings)
+    async with connection(database_url) as conn:
+        resume = ResumeLog(await load_checkpoints(conn, identity))
+    skipped, wake = sum(resume.start.values()), asyncio.Event()
 
     def refresh() -> None:
+        wake.set()
         if on_progress:  # a superseded message is decided: committed and processed as far as progress goes
-            total = tally.payloads if tally.finished else reader.entries
+            total = (tally.payloads if tally.finished else reader.entries) - skipped
             on_progress(total, len(tracker.published), len(tracker.committed | tracker.superseded),
                         len(tracker.processed | tracker.superseded))
 
@@ -94,15 +109,26 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     async with running_services(settings, tracker) as collector:
         # A message a service dead-letters ends the wait too, and is reported (never a stall).
         watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
+        keeper = asyncio.create_task(keep_checkpoints(database_url, identity, resume, tracker, wake))
+
+        def on_refused(event: MessageUpserted, reason: str) -> None:
+            refused.append(reason)
+            resume.refused.add((event.payload.message.channel_id, event.payload.message.message_id))
+            wake.set()
+
         try:
-            published, markers = await publish_export(collector, settings, tally.count(reader.payloads()),
+            payloads = resume.order(tally.count(reader.payloads()))
+            published, markers = await publish_export(collector, settings, payloads,
                                                       source=f"export:{reader.export_root}",
                                                       on_acked=tracker.on_published, on_marked=tracker.on_marked,
-                                                      on_refused=lambda _event, reason: refused.append(reason))
+                                                      on_refused=on_refused, skip=resume.start)
             await tracker.wait_until(lambda: tracker.done, stall_timeout)
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            for task in (watcher, keeper):
+                task.cancel()
+            await asyncio.gather(watcher, keeper, return_exceptions=True)
+    async with connection(database_url) as conn:
+        await clear_checkpoints(conn, identity)
 
     return ArchiveSummary(
         export=reader.export_root,
@@ -121,4 +147,5 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
             f"({reason})" for e, reason in tracker.markers_dead_lettered.items()],
         expected=tally.expected,
         coverage=[m.payload for m in markers if m.event_id in tracker.covered],
+        resumed={chat_id: done for chat_id, done in resume.start.items() if done},
     )

@@ -8,6 +8,7 @@ that only reads or publishes an export need not import (about 50 MB of resident 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,31 @@ def open_export(path: Path, settings: Settings) -> ExportReader:
     """
     zone = ZoneInfo(settings.export_timezone) if settings.export_timezone else None
     return ExportReader(path, timezone=zone, observed_at=settings.export_observed_at)
+
+
+#: Bytes of the head and of the tail of ``result.json`` that :func:`export_identity` hashes.
+IDENTITY_SPAN = 1 << 20
+
+
+def export_identity(reader: ExportReader) -> str:
+    """The identity of the export ``reader`` reads, for resuming (:mod:`tgpipe.ops.resume`): the hex
+    SHA-256 of ``result.json``'s size, its first and last :data:`IDENTITY_SPAN` bytes, and the
+    reader's time zone and ``observed_at`` (they change the payloads). The same export copied
+    elsewhere has the same identity; another export at the same path has another.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256(b"tgpipe export identity 1\n")
+    with reader.file.open("rb") as file:
+        size = file.seek(0, 2)
+        file.seek(0)
+        digest.update(f"{size}\n".encode() + file.read(IDENTITY_SPAN))
+        file.seek(max(size - IDENTITY_SPAN, 0))
+        digest.update(file.read(IDENTITY_SPAN))
+    observed = reader.observed_at.isoformat() if reader.observed_at else ""
+    digest.update(f"\n{reader.timezone.key if reader.timezone else ''}\n{observed}".encode())
+    return digest.hexdigest()
 
 
 def expected_counts(path: Path, settings: Settings) -> ExportCounts:
