@@ -16,6 +16,10 @@ from bench.generate_export import generate
 from services.collector.export import ExportReader
 
 MIB = 1024 * 1024
+#: tracemalloc counts every thread of the test process: 11.5 MiB was measured with this test alone,
+#: 18.5 MiB inside the whole suite (the session's fixtures keep threads and caches alive). Either
+#: is a tenth of the 190 MB file, which ``json.load`` would hold several times over.
+BOUND = 32 * MIB
 
 
 def test_reading_an_export_of_200k_messages_holds_megabytes_not_the_file(shared_data, tmp_path):
@@ -36,7 +40,7 @@ def test_reading_an_export_of_200k_messages_holds_megabytes_not_the_file(shared_
     finally:
         tracemalloc.stop()
     assert reader.entries == 200_000 and reader.problems == []
-    assert survey_peak < 16 * MIB, survey_peak
-    assert payloads_peak < 16 * MIB, payloads_peak
+    assert survey_peak < BOUND, survey_peak
+    assert payloads_peak < BOUND, payloads_peak
     # 10,000 more payloads (about 9 MB of JSON) leave next to nothing behind (8 bytes an id to find duplicates).
     assert held_at_20k - held_at_10k < MIB, (held_at_10k, held_at_20k)
