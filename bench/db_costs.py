@@ -52,22 +52,26 @@ _VECTOR = "array_to_tsvector(string_to_array(u.search_terms, ' '))"
 class Variant:
     """One way to run the batch: ``setup`` statements after migrating, and textual replacements
     ``(old, new)`` in the writer's SQL (``_UPSERT_MESSAGES``, ``_INSERT_VERSIONS``); the events with
-    ``raw`` emptied; or no versions insert at all."""
+    ``raw`` emptied; no versions insert at all; or another ``PART_ROWS``."""
 
     setup: tuple[str, ...] = ()
     sql: tuple[tuple[str, str], ...] = ()
     empty_raw: bool = False
     no_versions: bool = False
+    part_rows: int | None = None
 
 
 VARIANTS = {
     "as is": Variant(),
+    "one part per batch (no overlap)": Variant(part_rows=BATCH),
     "no GIN indexes": Variant(setup=("DROP INDEX messages_search_idx", "DROP INDEX message_versions_search_idx")),
     "GIN fastupdate off": Variant(setup=("ALTER INDEX messages_search_idx SET (fastupdate = off)",
                                          "ALTER INDEX message_versions_search_idx SET (fastupdate = off)")),
     "GIN pending list 16 MB": Variant(setup=(
         "ALTER INDEX messages_search_idx SET (gin_pending_list_limit = 16384)",
         "ALTER INDEX message_versions_search_idx SET (gin_pending_list_limit = 16384)")),
+    "versions GIN pending list 16 MB": Variant(setup=(
+        "ALTER INDEX message_versions_search_idx SET (gin_pending_list_limit = 16384)",)),
     "no versions GIN index": Variant(setup=("DROP INDEX message_versions_search_idx",)),
     "no search columns (NULL)": Variant(sql=((_VECTOR, "NULL::tsvector"), ("u.search_text,", "NULL,"))),
     "no versions row": Variant(no_versions=True),
@@ -92,15 +96,16 @@ def backend_cpu_s(pid: int) -> float:
 
 @contextlib.contextmanager
 def patched_sql(variant: Variant):
-    """The writer's statements with ``variant.sql`` applied, restored on exit."""
-    names = ("_UPSERT_MESSAGES", "_INSERT_VERSIONS")
+    """The writer's statements with ``variant.sql`` applied and its ``PART_ROWS``, restored on exit."""
+    names = ("_UPSERT_MESSAGES", "_INSERT_VERSIONS", "PART_ROWS")
     saved = {name: getattr(persist, name) for name in names}
     try:
-        for name in names:
+        for name in names[:2]:
             text = saved[name]
             for old, new in variant.sql:
                 text = text.replace(old, new)
             setattr(persist, name, text)
+        persist.PART_ROWS = variant.part_rows or saved["PART_ROWS"]
         if variant.no_versions:
             persist._INSERT_VERSIONS = "SELECT 1"
         yield
