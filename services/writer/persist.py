@@ -118,7 +118,7 @@ _KEY = ("(coalesce({t}.edit_date, '-infinity'), coalesce({t}.observed_at, '-infi
 _UPSERT_MESSAGES = f"""
 INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS + _SEARCH_COLUMNS)})
 SELECT {", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in _MESSAGE_COLUMNS)}, {_SEARCH_VALUES}
-FROM {_STAGE} AS u WHERE u.newest AND u.part = {{part}}
+FROM {_STAGE} AS u WHERE u.newest AND u.part = $1
 ON CONFLICT (channel_id, message_id) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:] + _SEARCH_COLUMNS)}
 WHERE {_KEY.format(t="EXCLUDED")} > {_KEY.format(t="messages")}
@@ -141,12 +141,16 @@ SELECT DISTINCT ON (u.channel_id, u.message_id, h.sha)
 FROM {_STAGE} AS u
 CROSS JOIN LATERAL (
     SELECT encode(sha256(convert_to(u.text || chr(31) || u.entities::jsonb::text, 'UTF8')), 'hex') AS sha) AS h
-WHERE u.part = {{part}}
+WHERE u.part = $1
 ORDER BY u.channel_id, u.message_id, h.sha, coalesce(u.edit_date, u.date)
 ON CONFLICT (channel_id, message_id, text_sha256) DO UPDATE SET
     edit_date = EXCLUDED.edit_date, valid_from = EXCLUDED.valid_from, source_event_id = EXCLUDED.source_event_id
 WHERE EXCLUDED.valid_from < message_versions.valid_from
 """
+
+# A part's statements as one (a prepared statement, planned once per connection); the versions'
+# foreign keys are checked at its end, after the messages upsert of the CTE.
+_APPLY_PART = f"WITH upserted AS ({_UPSERT_MESSAGES}) {_INSERT_VERSIONS}"
 
 # One ledger row per range-complete marker; a redelivered or replayed marker adds nothing.
 _RECORD_COVERAGE = """
@@ -348,7 +352,7 @@ async def _write_messages(conn: asyncpg.Connection, upserts: Sequence[MessageUps
     :data:`PART_ROWS`, inside the caller's transaction; return the ``(chat id, message id)`` whose
     stored version is the staged newest one (``unique``: one event per message, :func:`_newest_per_message`).
 
-    Part k's two statements go to the server as one simple query; the rows of part k+1 are built
+    Part k's two statements go to the server as one (:data:`_APPLY_PART`); the rows of part k+1 are built
     while it runs, and COPY-ed once it is done (a connection runs one operation at a time). Each
     message's newest event lies in exactly one part, so each part's upsert meets a message once;
     a version row is applied with the part of its message's newest event when that comes later
@@ -370,8 +374,7 @@ async def _write_messages(conn: asyncpg.Connection, upserts: Sequence[MessageUps
                 await applying
             await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", columns=_STAGE_COLUMNS,
                                              records=rows)
-            applying = asyncio.ensure_future(conn.execute(
-                f"{_UPSERT_MESSAGES.format(part=part)};\n{_INSERT_VERSIONS.format(part=part)}"))
+            applying = asyncio.ensure_future(conn.execute(_APPLY_PART, part))
             await asyncio.sleep(0)  # let it send the statements before the next part's rows are built
         await applying
     finally:
