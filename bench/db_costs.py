@@ -17,6 +17,10 @@ part costs. Per message:
   indexes) after the run, bytes; and ``pg_column_size(raw)``, the stored ``raw`` value;
 * **client CPU**: this process's CPU time in ``write_batch`` (rows, COPY, asyncpg), µs.
 
+A first run of "as is", not reported, warms the server up: the first run on a new server creates
+its WAL segments, zero-filled by the writing backend, which cost the first variant 50–100 µs of
+CPU per message that the later ones, recycling the segments, do not pay.
+
 Not a test, and not the writer's throughput (bench/pipeline.py): the parts' costs, measured alone.
 """
 
