@@ -54,7 +54,7 @@ from tgpipe.kafka.broker import make_broker
 from bench.workload import Layout, load_sources, read_events, replicate
 from schemas import MessageUpserted
 from services.collector.publish import publish_payloads
-from tgpipe.db import PoolRef
+from tgpipe.db import PoolRef, search
 from tgpipe.runtime.progress import ProgressTracker
 from tgpipe.settings import Settings
 
@@ -479,7 +479,9 @@ class Statements:
     The rows are the ones tgpipe's writer writes for a new message (services/writer/persist.py):
     ``channels``, ``senders``, ``messages`` and, from migration 0002 on, ``messages.observed_at``
     and one ``message_versions`` row per message (its sha256 computed in SQL exactly as the
-    writer does). Written out here rather than imported, so the ceiling does not move when the
+    writer does), and from migration 0009 on both rows' search columns (``search_text``, and
+    ``search_vector`` from the terms, both of :func:`tgpipe.db.search.document`: the archive's rule,
+    not the writer's code). Written out here rather than imported, so the ceiling does not move when the
     writer's code changes; the writer's extra statement for reactions-only updates (a no-op for
     new messages) is not repeated.
     """
@@ -512,51 +514,69 @@ INSERT INTO media (channel_id, message_id, kind, status, sha256, size_bytes, wid
 VALUES ($1, $2, 'photo', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
 """
 
-    def __init__(self, observed_at: bool, versions: bool) -> None:
-        self.observed_at, self.versions = observed_at, versions
-        self.columns = self._COLUMNS + (("observed_at",) if observed_at else ())
-        types = self._TYPES + (("timestamptz",) if observed_at else ())
-        names = ", ".join(self.columns)
-        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in self.columns[2:])
+    def __init__(self, observed_at: bool, versions: bool, search: bool = False) -> None:
+        self.observed_at, self.versions, self.search = observed_at, versions, search
+        # a row's columns (message_row); with search, its last one holds the terms, stored as a vector
+        self.columns = (self._COLUMNS + (("observed_at",) if observed_at else ())
+                        + (("search_text", "search_terms") if search else ()))
+        types = self._TYPES + (("timestamptz",) if observed_at else ()) + (("text", "text") if search else ())
+        stored = self.columns[:-1] + ("search_vector",) if search else self.columns
+        names = ", ".join(stored)
+
+        def value(ref: str, c: str) -> str:
+            """The stored value of column ``c`` given as ``ref`` (``u.raw``, ``$18``)."""
+            if c == "search_terms":
+                return f"array_to_tsvector(string_to_array({ref}, ' '))"
+            return f"{ref}::jsonb" if c in self._JSON else ref
+
+        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in stored[2:])
         conflict = (f"ON CONFLICT (channel_id, message_id) DO UPDATE SET {update} "
                     f"WHERE EXCLUDED.edit_date IS NOT NULL "
                     f"AND (messages.edit_date IS NULL OR EXCLUDED.edit_date > messages.edit_date)")
         version_columns = ("INSERT INTO message_versions (channel_id, message_id, text_sha256, text, "
-                           "entities, edit_date, valid_from, source_event_id)")
+                           "entities, edit_date, valid_from, source_event_id"
+                           + (", search_text, search_vector)" if search else ")"))
 
-        def version_from(t: str) -> str:
+        def version_from(t: str, vector: str | None = None) -> str:
+            searched = f", {t}.search_text, {vector or value(f'{t}.search_terms', 'search_terms')}" if search else ""
             return (f"{version_columns} SELECT {t}.channel_id, {t}.message_id, "
                     f"{self._VERSION_SHA.format(t=t)}, {t}.text, {t}.entities::jsonb, {t}.edit_date, "
-                    f"coalesce({t}.edit_date, {t}.date), {t}.source_event_id "
+                    f"coalesce({t}.edit_date, {t}.date), {t}.source_event_id{searched} "
                     f"FROM {{source}} ON CONFLICT DO NOTHING")
 
         # ceiling, unnest: messages, then their versions
         self.messages = (f"INSERT INTO messages ({names}) SELECT "
-                         + ", ".join(f"u.{c}::jsonb" if c in self._JSON else f"u.{c}" for c in self.columns)
+                         + ", ".join(value(f"u.{c}", c) for c in self.columns)
                          + " FROM unnest(" + ", ".join(f"${i}::{t}[]" for i, t in enumerate(types, start=1))
-                         + f") AS u({names}) {conflict}")
+                         + f") AS u({', '.join(self.columns)}) {conflict}")
         self.versions_sql = version_from("u").format(
             source="unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[], "
-                   "$6::timestamptz[], $7::uuid[]) "
-                   "AS u(channel_id, message_id, text, entities, edit_date, date, source_event_id)")
-        # ceiling, COPY: into a temporary stage shaped like messages, then from there
-        self.stage_messages = f"INSERT INTO messages ({names}) SELECT {names} FROM stage {conflict}"
+                   "$6::timestamptz[], $7::uuid[]" + (", $8::text[], $9::text[]" if search else "") + ") "
+                   "AS u(channel_id, message_id, text, entities, edit_date, date, source_event_id"
+                   + (", search_text, search_terms)" if search else ")"))
+        # ceiling, COPY: into a temporary stage shaped like messages (and the terms), then from there
+        self.stage_messages = (f"INSERT INTO messages ({names}) SELECT "
+                               f"{', '.join(value(f'stage.{c}', c) for c in self.columns)} "
+                               f"FROM stage {conflict}")
         self.stage_versions = version_from("stage").format(source="stage")
+        self.create_stage = ("CREATE TEMPORARY TABLE stage (LIKE messages INCLUDING DEFAULTS"
+                             + (", search_terms text" if search else "") + ") ON COMMIT DELETE ROWS")
         # baseline: one statement (one round trip) per message, its version row included
-        placeholders = ", ".join(f"${i}::jsonb" if c in self._JSON else f"${i}"
-                                 for i, c in enumerate(self.columns, start=1))
+        placeholders = ", ".join(value(f"${i}", c) for i, c in enumerate(self.columns, start=1))
         single = f"INSERT INTO messages ({names}) VALUES ({placeholders}) {conflict}"
-        returning = "RETURNING channel_id, message_id, text, entities, edit_date, date, source_event_id"
-        self.message = (f"WITH m AS ({single} {returning}) " + version_from("m").format(source="m")
+        returning = ("RETURNING channel_id, message_id, text, entities, edit_date, date, source_event_id"
+                     + (", search_text, search_vector" if search else ""))
+        self.message = (f"WITH m AS ({single} {returning}) " + version_from("m", "m.search_vector").format(source="m")
                         if versions else single)
 
     @classmethod
     async def for_database(cls, conn: asyncpg.Connection) -> Statements:
-        observed_at = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns "
-            "WHERE table_name = 'messages' AND column_name = 'observed_at')")
+        def has(column: str) -> str:
+            return ("SELECT EXISTS (SELECT 1 FROM information_schema.columns "
+                    f"WHERE table_name = 'messages' AND column_name = '{column}')")
+
         versions = await conn.fetchval("SELECT to_regclass('message_versions') IS NOT NULL")
-        return cls(observed_at, versions)
+        return cls(await conn.fetchval(has("observed_at")), versions, await conn.fetchval(has("search_vector")))
 
     def message_row(self, event: dict[str, Any]) -> tuple:
         """The ``messages`` columns of a decoded ``message.upserted`` event (as the writer writes them)."""
@@ -568,13 +588,17 @@ VALUES ($1, $2, 'photo', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
                _json(m.get("entities", [])), m.get("reply_to_message_id"), m.get("reply_to_peer"),
                m.get("forwarded_from"), m.get("post_author"), m.get("action"), _json(m.get("reactions")),
                m.get("grouped_id"), m.get("media_kind"), _json(m["raw"]), event["event_id"])
-        return row + (_when(event["time"]),) if self.observed_at else row
+        row += (_when(event["time"]),) if self.observed_at else ()
+        if self.search:
+            found = search.document(row[7])
+            row += (found.search_text, found.terms)
+        return row
 
-    @staticmethod
-    def version_columns(rows: list[tuple]) -> list[list[Any]]:
+    def version_columns(self, rows: list[tuple]) -> list[list[Any]]:
         """``unnest`` arguments of :attr:`versions_sql` from message rows."""
+        searched = [[r[-2] for r in rows], [r[-1] for r in rows]] if self.search else []
         return [[r[0] for r in rows], [r[1] for r in rows], [r[7] for r in rows], [r[8] for r in rows],
-                [r[4] for r in rows], [r[3] for r in rows], [r[18] for r in rows]]
+                [r[4] for r in rows], [r[3] for r in rows], [r[18] for r in rows], *searched]
 
 
 async def run_baseline(cfg: dict[str, Any]) -> None:
@@ -645,8 +669,7 @@ async def run_ceiling(cfg: dict[str, Any]) -> None:
     conn = await asyncpg.connect(settings.database_url)
     sql = await Statements.for_database(conn)
     if variant == "copy":
-        await conn.execute(
-            "CREATE TEMPORARY TABLE stage (LIKE messages INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        await conn.execute(sql.create_stage)
     clock = BatchClock()
     committed = [0]
 

@@ -3,8 +3,10 @@
 Order inside the transaction: ``channels`` → ``senders`` → ``messages`` → ``message_versions``
 → deletions, so every foreign key is satisfied when its row is written (no deferred
 constraints). Every statement is an idempotent multi-row statement: over ``unnest(…)`` for
-chats, senders and deletions; the batch's ``message.upserted`` rows are ``COPY``-ed once into
-a temporary stage of the connection, which the messages upsert and the versions insert read.
+chats, senders and deletions; the batch's ``message.upserted`` rows are ``COPY``-ed into a
+temporary stage of the connection, which the messages upsert and the versions insert read. They are
+staged and applied in parts of :data:`PART_ROWS`, still in the one transaction: while PostgreSQL
+applies part k, this process builds the rows of part k+1 (the two work on two cores at once).
 
 Every table keeps, per row, the maximum of a total order over the data itself (contract O1), so
 the state is the same for any arrival order, batching, partition count or writer replicas:
@@ -36,8 +38,10 @@ version that lost.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
@@ -88,16 +92,22 @@ _JSON_COLUMNS = {"entities", "reactions", "raw"}
 # the search_path. The name carries the layout's version: a session that outlives a deploy (a
 # pooler in transaction mode keeps server sessions) must not find an old layout under it, so
 # change the suffix whenever the columns change.
-_STAGE_NAME = "writer_stage_v3"
+_STAGE_NAME = "writer_stage_v4"
 _STAGE = f"pg_temp.{_STAGE_NAME}"
-# ``search_text`` and ``search_terms`` (space-joined) come from tgpipe.db.search.document(text).
-_STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "search_text", "search_terms", "newest")
+# ``search_text`` and ``search_terms`` (space-joined) come from tgpipe.db.search.document(text);
+# ``part``: the part of the batch whose statements apply the row (see PART_ROWS): the part it is
+# staged in, or a later one, that of its message's newest event (a version row needs its message row).
+_STAGE_COLUMNS = (*_MESSAGE_COLUMNS, "search_text", "search_terms", "newest", "part")
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
-    {", ".join(f"{c} {t}" for c, t in zip(_STAGE_COLUMNS, (*_MESSAGE_TYPES, "text", "text", "boolean"),
+    {", ".join(f"{c} {t}" for c, t in zip(_STAGE_COLUMNS, (*_MESSAGE_TYPES, "text", "text", "boolean", "integer"),
                                           strict=True))}
 ) ON COMMIT DELETE ROWS
 """
+#: ``message.upserted`` events staged and applied per part. Smaller parts overlap more of the
+#: client's row building with the server's work, at one more round trip and two more statements
+#: each (docs/performance.md, "Overlap").
+PART_ROWS = 128
 _SEARCH_COLUMNS = ("search_text", "search_vector")
 _SEARCH_VALUES = "u.search_text, array_to_tsvector(string_to_array(u.search_terms, ' '))"
 
@@ -108,7 +118,7 @@ _KEY = ("(coalesce({t}.edit_date, '-infinity'), coalesce({t}.observed_at, '-infi
 _UPSERT_MESSAGES = f"""
 INSERT INTO messages ({", ".join(_MESSAGE_COLUMNS + _SEARCH_COLUMNS)})
 SELECT {", ".join(f"u.{c}::jsonb" if c in _JSON_COLUMNS else f"u.{c}" for c in _MESSAGE_COLUMNS)}, {_SEARCH_VALUES}
-FROM {_STAGE} AS u WHERE u.newest
+FROM {_STAGE} AS u WHERE u.newest AND u.part = $1
 ON CONFLICT (channel_id, message_id) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _MESSAGE_COLUMNS[2:] + _SEARCH_COLUMNS)}
 WHERE {_KEY.format(t="EXCLUDED")} > {_KEY.format(t="messages")}
@@ -131,11 +141,16 @@ SELECT DISTINCT ON (u.channel_id, u.message_id, h.sha)
 FROM {_STAGE} AS u
 CROSS JOIN LATERAL (
     SELECT encode(sha256(convert_to(u.text || chr(31) || u.entities::jsonb::text, 'UTF8')), 'hex') AS sha) AS h
+WHERE u.part = $1
 ORDER BY u.channel_id, u.message_id, h.sha, coalesce(u.edit_date, u.date)
 ON CONFLICT (channel_id, message_id, text_sha256) DO UPDATE SET
     edit_date = EXCLUDED.edit_date, valid_from = EXCLUDED.valid_from, source_event_id = EXCLUDED.source_event_id
 WHERE EXCLUDED.valid_from < message_versions.valid_from
 """
+
+# A part's statements as one (a prepared statement, planned once per connection); the versions'
+# foreign keys are checked at its end, after the messages upsert of the CTE.
+_APPLY_PART = f"WITH upserted AS ({_UPSERT_MESSAGES}) {_INSERT_VERSIONS}"
 
 # One ledger row per range-complete marker; a redelivered or replayed marker adds nothing.
 _RECORD_COVERAGE = """
@@ -297,12 +312,7 @@ async def write_batch(conn: asyncpg.Connection,
             await conn.execute(
                 _UPSERT_SENDERS, *_columns((*key, *named) for key, named in senders.items()))
         if unique:
-            await conn.execute(_CREATE_STAGE)
-            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", columns=_STAGE_COLUMNS,
-                                             records=_stage_rows(upserts, unique, hashes))
-            await conn.execute(_UPSERT_MESSAGES)
-            await conn.execute(_INSERT_VERSIONS)
-            current = {tuple(r) for r in await conn.fetch(_CURRENT)}
+            current = await _write_messages(conn, upserts, unique, hashes)
         if resolved:
             await conn.execute(_RECORD_DELETIONS, *_columns(resolved))
         if touched := sorted({(c, m) for c, m, _ in resolved} | {_message_key(e) for e in unique}):
@@ -336,11 +346,50 @@ def _columns(rows) -> list[list[object]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpserted],
-                hashes: dict[int, str]) -> list[tuple]:
-    """One :data:`_STAGE_COLUMNS` row per event of ``upserts``; ``newest`` for those in ``unique``,
-    once each (an event object passed twice is staged twice but taken once)."""
+async def _write_messages(conn: asyncpg.Connection, upserts: Sequence[MessageUpserted],
+                          unique: Sequence[MessageUpserted], hashes: dict[int, str]) -> set[tuple[int, int]]:
+    """Stage ``upserts`` and apply them to ``messages`` and ``message_versions`` in parts of
+    :data:`PART_ROWS`, inside the caller's transaction; return the ``(chat id, message id)`` whose
+    stored version is the staged newest one (``unique``: one event per message, :func:`_newest_per_message`).
+
+    Part k's two statements go to the server as one (:data:`_APPLY_PART`); the rows of part k+1 are built
+    while it runs, and COPY-ed once it is done (a connection runs one operation at a time). Each
+    message's newest event lies in exactly one part, so each part's upsert meets a message once;
+    a version row is applied with the part of its message's newest event when that comes later
+    (the version's foreign key needs the message row); a version applied in two parts keeps the
+    earlier ``valid_from`` (the insert's conflict rule).
+    """
+    await conn.execute(_CREATE_STAGE)
     newest = {id(e) for e in unique}
+    newest_part: dict[tuple[int, int], int] = {}
+    for i, event in enumerate(upserts):
+        if id(event) in newest:
+            newest_part.setdefault(_message_key(event), i // PART_ROWS)
+    applying: asyncio.Future | None = None
+    try:
+        for part, start in enumerate(range(0, len(upserts), PART_ROWS)):
+            rows = _stage_rows(upserts[start:start + PART_ROWS], newest, hashes,
+                               lambda key, part=part: max(part, newest_part[key]))
+            if applying is not None:
+                await applying
+            await conn.copy_records_to_table(_STAGE_NAME, schema_name="pg_temp", columns=_STAGE_COLUMNS,
+                                             records=rows)
+            applying = asyncio.ensure_future(conn.execute(_APPLY_PART, part))
+            await asyncio.sleep(0)  # let it send the statements before the next part's rows are built
+        await applying
+    finally:
+        if applying is not None and not applying.done():  # building rows failed: let the part end first
+            with contextlib.suppress(Exception):  # the error raised is the first one
+                await applying
+    return {tuple(r) for r in await conn.fetch(_CURRENT)}
+
+
+def _stage_rows(upserts: Sequence[MessageUpserted], newest: set[int], hashes: dict[int, str],
+                part: Callable[[tuple[int, int]], int] = lambda _key: 0) -> list[tuple]:
+    """One :data:`_STAGE_COLUMNS` row per event of ``upserts``; ``newest``: the ``id()`` of the
+    events to flag as the one per message the upsert takes, removed from the set as they are
+    staged, so an event object passed twice is staged twice but taken once; ``part``: the part
+    that applies a row, by ``(chat id, message id)``."""
     rows = []
     for event in upserts:
         m = event.payload.message
@@ -353,5 +402,6 @@ def _stage_rows(upserts: Sequence[MessageUpserted], unique: Sequence[MessageUpse
             _json(m.entities), m.reply_to_message_id, m.reply_to_peer, m.forwarded_from, m.post_author,
             m.action, _json(m.reactions), m.grouped_id, m.media_kind, _json(m.raw), event.event_id,
             event.payload.observed_at, hashes[id(event)], found.search_text, found.terms, is_newest,
+            part((m.channel_id, m.message_id)),
         ))
     return rows

@@ -6,7 +6,8 @@ changes (same ``edit_date``, another ``observed_at``), title changes and untitle
 photo changes and removals, sender renames, deletions (also before their message), and
 duplicates (the same event again, and the same payload under a new event id). The events are
 written once in generation order, one batch each, then in a random order cut into random batches
-that alternate at random between two connections (two writer replicas); the database is
+that alternate at random between two connections (two writer replicas), each batch staged in
+parts of 3 events (``PART_ROWS``, so a part's statements meet what earlier parts wrote); the database is
 emptied in between. After each batch its committed events go through the media service's steps
 (plan, fetch from a real export folder, write). Both runs must give the same ``verify --digest``
 (``media``: the rows of the current versions; ``superseded`` rows depend on timing by design,
@@ -41,6 +42,7 @@ from schemas import (
 )
 from services.media.store import ContentStore
 from services.writer.app import committed_events
+from services.writer import persist
 from services.writer.persist import version_sha256, write_batch
 from tests.support.factories import T0
 from tests.media.test_versions import media_step
@@ -172,5 +174,6 @@ _RESTORED = [upsert(1, 1, photo="p1"), upsert(1, 1, edit_s=10), upsert(1, 1, edi
 @example((_DELETION, [[_DELETION[1]], [_DELETION[2]], [_DELETION[0]]], [True, False, True]))
 @example(([delete(1, [1, 1])], [[delete(1, [1, 1])]], [False]))
 @example((_RESTORED, [[_RESTORED[2], _RESTORED[0], _RESTORED[1]]], [False]))
-async def test_contract_O1_any_order_and_batching_gives_the_in_order_archive(db, store, scenario):
+async def test_contract_O1_any_order_and_batching_gives_the_in_order_archive(db, store, monkeypatch, scenario):
+    monkeypatch.setattr(persist, "PART_ROWS", 3)  # a batch of more than 3 events is staged in several parts
     await _check(db, store, *scenario)

@@ -10,7 +10,7 @@ Numbered 0012: 0011 is taken by a writer change made at the same time. Until tha
 merged this revision follows 0010; merged after it, ``down_revision`` becomes 0011's.
 
 Revision ID: 0012_archive_checkpoints
-Revises: 0010_search_by_date
+Revises: 0011_versions_pending_list
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 
 # Alembic's revision header: the same shape in every revision (deliberate; `duplicates` pairs them).
 revision = "0012_archive_checkpoints"
-down_revision = "0010_search_by_date"
+down_revision = "0011_versions_pending_list"
 branch_labels = None
 depends_on = None
 
