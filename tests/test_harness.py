@@ -18,7 +18,7 @@ from tgpipe.db.migrations import alembic_config
 from tgpipe.settings import Settings
 
 TABLES = {"channels", "senders", "messages", "media", "message_versions", "channel_peers", "unresolved_deletions",
-          "message_deletions", "coverage"}
+          "message_deletions", "coverage", "archive_checkpoints"}
 
 
 async def test_database_is_migrated_and_enforces_foreign_keys(db: asyncpg.Pool) -> None:
