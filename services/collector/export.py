@@ -216,10 +216,10 @@ class ExportTimezoneError(ExportError):
 
 
 def _map(entry: object, chat: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
-         observed_at: datetime | None = None) -> _Mapped:
+         observed_at: datetime | None = None, *, may_need_scrub: bool = True) -> _Mapped:
     if not isinstance(entry, dict):
         raise ExportEntryError(None, f"entry is a {type(entry).__name__}, not an object")
-    entry, scrubbed = scrub_fields(entry)
+    entry, scrubbed = scrub_fields(entry) if may_need_scrub else (entry, {})
     message_id = entry.get("id")
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise ExportEntryError(message_id, "id is missing or not an integer")
@@ -392,7 +392,7 @@ class ExportReader:
         self.file = _result_json(Path(path))
         self.export_root = self.file.parent.resolve()
         survey, walk = _Survey(timezone), ExportWalk(self.file)
-        for found, _, entry in walk.entries():
+        for found, _, entry, _ in walk.entries():
             survey.add(found.ordinal, entry)
         assert walk.identity is not None  # set once the walk opened the file
         self.identity: FileIdentity = walk.identity
@@ -429,13 +429,14 @@ class ExportReader:
         self.problems, self.repaired = list(self._chat_problems), list(self._chat_repairs)
         self.unsafe_paths, self.local_time_fallbacks = [], 0
         walk, seen, seen_for = ExportWalk(self.file), _IdSet(), 0
-        for found, index, entry in walk.entries(expect=self.identity):
+        for found, index, entry, may_need_scrub in walk.entries(expect=self.identity):
             if (chat := self._chats.get(found.ordinal)) is None:
                 continue
             if found.ordinal != seen_for:
                 seen, seen_for = _IdSet(), found.ordinal
             try:
-                mapped = _map(entry, chat, self.export_root, self.timezone, self.observed_at)
+                mapped = _map(entry, chat, self.export_root, self.timezone, self.observed_at,
+                              may_need_scrub=may_need_scrub)
                 message_id = mapped.payload.message.message_id
                 if not seen.add(message_id):
                     raise ExportEntryError(message_id, "duplicate message id, first entry kept")
