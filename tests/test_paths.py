@@ -1,13 +1,14 @@
-"""tgpipe.paths.safe_resolve: relative media paths stay inside the export root."""
+"""tgpipe.paths.safe_resolve (and ExportPaths, its cached form): relative media paths stay inside the export root."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tgpipe.errors import UnsafePathError
-from tgpipe.paths import allowed_export_root, content_path, safe_resolve
+from tgpipe.paths import ExportPaths, allowed_export_root, content_path, safe_resolve
 
 
 @pytest.fixture
@@ -69,6 +70,37 @@ def test_a_symlink_loop_is_refused(root: Path) -> None:
     (root / "loop2").symlink_to(root / "loop1")
     with pytest.raises(UnsafePathError):
         safe_resolve(root, "loop1/x.jpg")
+
+
+def _outcome(resolve: Callable[[str], Path], relative: str) -> Path | str:
+    try:
+        return resolve(relative)
+    except UnsafePathError as exc:
+        return f"refused: {exc}"
+
+
+def test_export_paths_resolve_every_path_as_safe_resolve_does(root: Path, tmp_path: Path) -> None:
+    (root / "files").mkdir()
+    (root / "inside").symlink_to(root / "photos")
+    (root / "outside").symlink_to(tmp_path)
+    (root / "photos" / "in.jpg").symlink_to(root / "photos" / "a.jpg")
+    (root / "photos" / "out.jpg").symlink_to(tmp_path / "secret.txt")
+    (root / "loop1").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop1")
+    (root / "photos" / "self.jpg").symlink_to(root / "photos" / "self.jpg")
+    link = tmp_path / "root-link"
+    link.symlink_to(root)
+    relatives = ["photos/a.jpg", "photos/missing.jpg", "a.jpg", "photos//a.jpg", "./photos/./a.jpg", "photos/",
+                 "photos/.", "photos/..", "photos/../photos/a.jpg", "photos/a.jpg/x", "files/x/y/z.mp4",
+                 "inside/a.jpg", "inside/in.jpg", "outside/secret.txt", "outside/missing", "photos/in.jpg",
+                 "photos/out.jpg", "photos/self.jpg", "loop1/x.jpg", "loop1", "photos\\a.jpg",
+                 "../secret.txt", "photos/../../secret.txt", "..", ".", "", "/etc/passwd", "C:\\x", "a\x00"]
+    for export in (root, link):
+        paths = ExportPaths(export)
+        for _ in range(2):  # the second time from the cache
+            for relative in relatives:
+                assert _outcome(paths.resolve, relative) == _outcome(lambda r: safe_resolve(export, r), relative), \
+                    relative
 
 
 # --------------------------------------------------------------------------- allowed export roots

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
+import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -30,6 +32,17 @@ def safe_resolve(root: Path, relative: str) -> Path:
             names the root itself, or resolves (through symlinks) outside the root; also when
             resolution fails (symlink loop).
     """
+    _check_relative(relative)
+    try:
+        base = root.resolve(strict=False)
+        resolved = (base / relative).resolve(strict=False)
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: symlink loop on 3.11/3.12
+        raise UnsafePathError(f"media path {relative!r} cannot be resolved: {exc}") from None
+    return _inside(base, resolved, relative)
+
+
+def _check_relative(relative: str) -> None:
+    """Refuse what :func:`safe_resolve` refuses without looking at the disk."""
     if not relative or "\x00" in relative:
         raise UnsafePathError(f"media path {relative!r} is empty or contains a NUL character")
     if PurePosixPath(relative).is_absolute() or PureWindowsPath(relative).anchor:
@@ -37,15 +50,59 @@ def safe_resolve(root: Path, relative: str) -> Path:
     normalized = posixpath.normpath(relative.replace("\\", "/"))
     if normalized == ".." or normalized.startswith("../"):
         raise UnsafePathError(f"media path {relative!r} climbs above the export root")
-    try:
-        base = root.resolve(strict=False)
-        resolved = (base / relative).resolve(strict=False)
-    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: symlink loop on 3.11/3.12
-        raise UnsafePathError(f"media path {relative!r} cannot be resolved: {exc}") from None
+
+
+def _inside(base: Path, resolved: Path, relative: str) -> Path:
     if resolved == base or not resolved.is_relative_to(base):
         raise UnsafePathError(
             f"media path {relative!r} resolves to {resolved}, outside the export root {base}")
     return resolved
+
+
+class ExportPaths:
+    """:func:`safe_resolve` for the many media paths of one export: the same checks and results,
+    with the root and each folder resolved once.
+
+    Resolving costs a system call per component of the absolute path (about 10 µs each where it was
+    measured, docs/performance.md), and an export names thousands of files in a few folders
+    (``photos``, ``files``, …). Here a path costs one ``lstat`` of the file itself; a file that is a
+    symlink, and a path with a ``..`` component, are resolved whole by :func:`safe_resolve`. Folders
+    are taken to stay what they were while one export is read (the media service resolves every
+    path again before reading it).
+
+    Args:
+        root: the export directory (the one holding ``result.json``).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._folders: dict[str, Path] = {}
+
+    def resolve(self, relative: str) -> Path:
+        """What ``safe_resolve(self.root, relative)`` returns.
+
+        Raises:
+            UnsafePathError: as :func:`safe_resolve`.
+        """
+        _check_relative(relative)
+        folder, _, name = relative.rpartition("/")
+        if name in ("", ".", "..") or ".." in folder.split("/"):
+            return safe_resolve(self.root, relative)
+        try:
+            base, where = self._folder(""), self._folder(folder)
+        except (OSError, RuntimeError, ValueError):
+            return safe_resolve(self.root, relative)  # raises, with safe_resolve's words
+        path = where / name
+        try:
+            link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:  # missing, or not reachable: resolve(strict=False) keeps the name as it is
+            link = False
+        return safe_resolve(self.root, relative) if link else _inside(base, path, relative)
+
+    def _folder(self, folder: str) -> Path:
+        if (resolved := self._folders.get(folder)) is None:
+            resolved = self._folders[folder] = (self.root / folder).resolve(strict=False)
+        return resolved
 
 
 def allowed_export_root(export_root: str | None, allowed: Iterable[Path]) -> Path | None:

@@ -44,7 +44,7 @@ from schemas.vocabulary import MediaKind, MediaStatus, MessageKind, PeerType
 from services.collector.export_layout import ExportWalk, FileIdentity
 from services.collector.scrub import scrub_fields
 from tgpipe.errors import ExportEntryError, ExportError, UnsafePathError
-from tgpipe.paths import safe_resolve
+from tgpipe.paths import ExportPaths
 
 _MEDIA_KINDS = {kind.value: kind for kind in MediaKind}
 _PEER_ID = re.compile(f"({'|'.join(PeerType)})(\\d+)")
@@ -171,8 +171,9 @@ def _file_kind(media_type: object) -> MediaKind:
     return _MEDIA_KINDS.get(media_type or "", MediaKind.DOCUMENT)
 
 
-def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], list[tuple[str, str]]]:
-    """Media refs of the ``photo`` (first) and ``file`` fields, and the refused paths.
+def _media(entry: dict[str, Any], paths: ExportPaths) -> tuple[list[MediaRef], list[tuple[str, str]]]:
+    """Media refs of the ``photo`` (first) and ``file`` fields, and the refused paths (checked by
+    ``paths``, of the export root).
 
     Photo: ``photo``, ``photo_file_size``, ``width``, ``height``. File: ``file``, ``media_type``
     (kind, see :func:`_file_kind`), ``mime_type``, ``file_size``, ``width``, ``height``.
@@ -187,7 +188,7 @@ def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], li
             raise ValueError(f"{field} {value!r} is not a string")
         kind = MediaKind.PHOTO if field == "photo" else _file_kind(entry.get("media_type"))
         common: dict[str, Any] = {
-            "kind": kind, "export_root": str(export_root), "file_size": entry.get(size_key),
+            "kind": kind, "export_root": str(paths.root), "file_size": entry.get(size_key),
             "width": entry.get("width"), "height": entry.get("height"),
             "mime_type": entry.get("mime_type") if field == "file" else None,
         }
@@ -195,7 +196,7 @@ def _media(entry: dict[str, Any], export_root: Path) -> tuple[list[MediaRef], li
             refs.append(MediaRef(**common, unavailable=MediaStatus.NOT_INCLUDED))
             continue
         try:
-            safe_resolve(export_root, value)
+            paths.resolve(value)
         except UnsafePathError as exc:
             unsafe.append((value, str(exc)))
             refs.append(MediaRef(**common, path=value, unavailable=MediaStatus.OUTSIDE_EXPORT_ROOT))
@@ -215,11 +216,11 @@ class ExportTimezoneError(ExportError):
             "(an IANA name, e.g. Europe/Berlin, or Etc/GMT-1 for UTC+1)")
 
 
-def _map(entry: object, chat: ChannelPayload, export_root: Path, tz: ZoneInfo | None,
-         observed_at: datetime | None = None) -> _Mapped:
+def _map(entry: object, chat: ChannelPayload, paths: ExportPaths, tz: ZoneInfo | None,
+         observed_at: datetime | None = None, *, may_need_scrub: bool = True) -> _Mapped:
     if not isinstance(entry, dict):
         raise ExportEntryError(None, f"entry is a {type(entry).__name__}, not an object")
-    entry, scrubbed = scrub_fields(entry)
+    entry, scrubbed = scrub_fields(entry) if may_need_scrub else (entry, {})
     message_id = entry.get("id")
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise ExportEntryError(message_id, "id is missing or not an integer")
@@ -230,7 +231,7 @@ def _map(entry: object, chat: ChannelPayload, export_root: Path, tz: ZoneInfo | 
         edit_date, local_edit = _when(entry, "edited_unixtime", "edited", tz)
         text, text_pieces = flatten_text(entry.get("text"))
         entities = entry["text_entities"] if entry.get("text_entities") is not None else text_pieces
-        media, unsafe = _media(entry, export_root)
+        media, unsafe = _media(entry, paths)
         reply_peer = entry.get("reply_to_peer_id")
         message = MessagePayload(
             channel_id=chat.channel_id, message_id=message_id,
@@ -277,7 +278,7 @@ def map_entry(entry: dict[str, Any], chat: ChannelPayload, export_root: Path, tz
             message).
         ExportTimezoneError: a zone-less local time and ``tz`` is ``None``.
     """
-    return _map(entry, chat, export_root.resolve(), tz, observed_at).payload
+    return _map(entry, chat, ExportPaths(export_root.resolve()), tz, observed_at).payload
 
 
 # --- the reader ------------------------------------------------------------------------------
@@ -392,7 +393,7 @@ class ExportReader:
         self.file = _result_json(Path(path))
         self.export_root = self.file.parent.resolve()
         survey, walk = _Survey(timezone), ExportWalk(self.file)
-        for found, _, entry in walk.entries():
+        for found, _, entry, _ in walk.entries():
             survey.add(found.ordinal, entry)
         assert walk.identity is not None  # set once the walk opened the file
         self.identity: FileIdentity = walk.identity
@@ -428,14 +429,15 @@ class ExportReader:
         """
         self.problems, self.repaired = list(self._chat_problems), list(self._chat_repairs)
         self.unsafe_paths, self.local_time_fallbacks = [], 0
-        walk, seen, seen_for = ExportWalk(self.file), _IdSet(), 0
-        for found, index, entry in walk.entries(expect=self.identity):
+        walk, seen, seen_for, paths = ExportWalk(self.file), _IdSet(), 0, ExportPaths(self.export_root)
+        for found, index, entry, may_need_scrub in walk.entries(expect=self.identity):
             if (chat := self._chats.get(found.ordinal)) is None:
                 continue
             if found.ordinal != seen_for:
                 seen, seen_for = _IdSet(), found.ordinal
             try:
-                mapped = _map(entry, chat, self.export_root, self.timezone, self.observed_at)
+                mapped = _map(entry, chat, paths, self.timezone, self.observed_at,
+                              may_need_scrub=may_need_scrub)
                 message_id = mapped.payload.message.message_id
                 if not seen.add(message_id):
                     raise ExportEntryError(message_id, "duplicate message id, first entry kept")

@@ -6,7 +6,9 @@
 
 A walk yields every message entry of every chat in file order, each decoded whole by the ``json``
 module (so exactly as ``json.load`` reads it) and then dropped: memory holds one entry, never the
-file. Keys may come in any order (Telegram Desktop writes ``name``, ``type`` and ``id`` before
+file. With each entry it says whether its text may hold what :func:`~services.collector.scrub.scrub`
+replaces (:meth:`~services.collector.jsonstream.JsonStream.value_flagged`), so that the others skip
+it. Keys may come in any order (Telegram Desktop writes ``name``, ``type`` and ``id`` before
 ``messages``, but nothing here relies on it), so a chat is known only once a walk has passed it:
 :class:`~services.collector.export.ExportReader` walks twice (a survey, then the payloads).
 Where ``json.load`` keeps the last of a repeated key, a walk does too for a chat's fields, but reads
@@ -88,9 +90,11 @@ class ExportWalk:
         self._current: tuple[FoundChat, int] | None = None  # the entry being read
         self._stream: JsonStream
 
-    def entries(self, expect: FileIdentity | None = None) -> Iterator[tuple[FoundChat, int, Any]]:
-        """Open the file and yield ``(chat, index in its messages, entry)`` for every message entry
-        of every chat, in file order, entries decoded as ``json.load`` would.
+    def entries(self, expect: FileIdentity | None = None) -> Iterator[tuple[FoundChat, int, Any, bool]]:
+        """Open the file and yield ``(chat, index in its messages, entry, may need scrub)`` for every
+        message entry of every chat, in file order, entries decoded as ``json.load`` would; the flag
+        is false when the entry's text cannot hold anything :func:`~services.collector.scrub.scrub`
+        would change.
 
         Args:
             expect: the identity the file had when first read; a file that changed since is refused.
@@ -129,7 +133,7 @@ class ExportWalk:
                                f"{exc.reason}")
         return ExportError(f"{self.file} cannot be read at byte {exc.offset:,}{where}: {exc.reason}")
 
-    def _document(self) -> Iterator[tuple[FoundChat, int, Any]]:
+    def _document(self) -> Iterator[tuple[FoundChat, int, Any, bool]]:
         stream = self._stream
         if stream.peek() != "{":
             if stream.peek() == "[":
@@ -152,7 +156,7 @@ class ExportWalk:
                 stream.skip()
         stream.end()
 
-    def _section(self, name: str) -> Iterator[tuple[FoundChat, int, Any]]:
+    def _section(self, name: str) -> Iterator[tuple[FoundChat, int, Any, bool]]:
         stream, chats = self._stream, self.sections.setdefault(name, [])
         if stream.peek() != "{":
             self.bad_sections.add(name)
@@ -172,7 +176,7 @@ class ExportWalk:
         if not listed:
             self.bad_sections.add(name)
 
-    def _chat(self, chat: FoundChat) -> Iterator[tuple[FoundChat, int, Any]]:
+    def _chat(self, chat: FoundChat) -> Iterator[tuple[FoundChat, int, Any, bool]]:
         stream = self._stream
         if stream.peek() != "{":
             chat.is_object = False
@@ -186,7 +190,7 @@ class ExportWalk:
             else:
                 stream.skip()
 
-    def _messages(self, chat: FoundChat) -> Iterator[tuple[FoundChat, int, Any]]:
+    def _messages(self, chat: FoundChat) -> Iterator[tuple[FoundChat, int, Any, bool]]:
         stream = self._stream
         if stream.peek() != "[":
             chat.messages = "dict" if stream.peek() == "{" else "other"
@@ -196,9 +200,9 @@ class ExportWalk:
         for _ in stream.elements():
             index = chat.entries
             self._current = (chat, index)
-            entry = stream.value()
+            entry, suspect = stream.value_flagged()
             chat.entries += 1
-            yield chat, index, entry
+            yield chat, index, entry, suspect
         self._current = None
 
     def counts(self) -> dict[int, int]:

@@ -10,8 +10,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.collector.jsonstream import JsonStream, JsonStreamError
+from services.collector.scrub import scrub
 
 # What yajl (ijson's C backend) refuses or changes, json.load reads: the stream must read it the same.
 ODD_VALUES = ('[NaN, Infinity, -Infinity, 18446744073709551616, -170141183460469231731687303715884105728, 1e400, '
@@ -110,3 +113,33 @@ def test_nesting_deeper_than_the_json_scanner_goes_is_refused_not_a_crash() -> N
     with pytest.raises(JsonStreamError, match="nested too deeply") as info:
         _walk(_stream(data))
     assert not info.value.malformed and info.value.offset == len('{"list": [')
+
+
+def test_value_flagged_flags_escapes_and_non_finite_numbers_only() -> None:
+    odd = json.loads(ODD_VALUES)
+    stream = _stream(ODD_VALUES.encode(), chunk=5)
+    got = [stream.value_flagged() for _ in stream.elements()]
+    assert json.dumps([value for value, _ in got]) == json.dumps(odd)
+    flagged = [i for i, (_, flag) in enumerate(got) if flag]
+    assert flagged == [0, 1, 2, 5, 8, 9, 10, 11]  # NaN, ±Infinity, 1e400, and the four \\u escapes
+
+
+# Values as an export may hold them, odd characters and numbers included, written with or without
+# \\u escapes: whatever scrub would change, the flag must be up (a false flag only costs a scrub).
+_CHARS = st.characters(codec=None, exclude_categories=()) | st.sampled_from("\x00\ud800\udfff\ud83d")
+_LEAVES = (st.none() | st.booleans() | st.integers() | st.text(_CHARS, max_size=8)
+           | st.floats(allow_nan=True, allow_infinity=True))
+_VALUES = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(_CHARS, max_size=4), inner, max_size=4), max_leaves=20)
+
+
+@given(_VALUES, st.booleans())
+def test_value_flagged_is_up_for_every_value_scrub_would_change(value: Any, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # a raw lone surrogate: not UTF-8, no export can hold it
+        return
+    decoded, flagged = _stream(b"[" + data + b"]").value_flagged()
+    assert flagged or scrub(decoded)[1] == 0
+    assert flagged or not ascii_only or not any(ord(c) > 127 for c in text)  # escapes are flagged
