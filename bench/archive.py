@@ -58,7 +58,7 @@ from aiokafka import TopicPartition
 
 from bench import pipeline
 from bench.generate_export import DEFAULT_DATA, generate
-from bench.proctree import TreePeaks
+from bench.proctree import TreePeaks, kill_tree
 from tgpipe.kafka.admin import offsets_consumer
 from tgpipe.kafka.broker import delete_topics
 from tgpipe.ops.verify import table_digest
@@ -132,8 +132,8 @@ async def run_command(args: list[str], settings: Settings, log: Path, timeout_s:
             stdout, _ = await asyncio.wait_for(process.communicate(), timeout_s)
         finally:
             sampling.cancel()
-            if process.returncode is None:
-                process.kill()
+            if process.returncode is None:  # timed out or interrupted: its child processes too
+                kill_tree(process.pid)
                 await process.wait()
         wall = time.monotonic() - started
     return {"command": " ".join(["tgpipe", *args]), "exit_code": process.returncode, "wall_s": round(wall, 3),

@@ -79,6 +79,15 @@ class TreePeaks:
                 "interval_s": self.interval}
 
 
+def kill_tree(pid: int) -> None:
+    """Kill (SIGKILL) process ``pid`` and every descendant it has now; those already gone are skipped."""
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for process in [*root.children(recursive=True), root]:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
 def _label(cmdline: list[str]) -> str:
     """A process's command line, the interpreter and script named without their directories, cut at 160
     characters: ``python tgpipe archive --export …``."""
