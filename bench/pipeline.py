@@ -62,6 +62,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -713,7 +714,15 @@ def code_version() -> dict[str, Any]:
         return {"commit": marker.read_text().strip() if marker.exists() else None, "dirty": None}
 
 
+async def server_settings(url: str) -> dict[str, str]:
+    """The PostgreSQL settings that move a write benchmark (version, fsync, WAL…) of ``url``'s server."""
+    names = ("server_version", "fsync", "synchronous_commit", "shared_buffers", "max_wal_size", "wal_level")
+    rows = await _sql(url, *(f"SELECT current_setting('{s}') AS v" for s in names))
+    return dict(zip(names, (found[0]["v"] for found in rows), strict=True))
+
+
 def machine_info(settings: Settings, pg: dict[str, str], embedded: dict[str, bool]) -> dict[str, Any]:
+    """The machine, package versions, server settings and tgpipe settings a report was measured with."""
     cpu = "unknown"
     with contextlib.suppress(OSError):
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -833,10 +842,7 @@ async def run_benchmark(settings: Settings, options: Options) -> dict[str, Any]:
         generated_s = time.monotonic() - started
         console.log(f"generated {workload.messages:,} events ({workload.bytes / 1e6:,.1f} MB) "
                     f"in {generated_s:.1f} s")
-        names = ("server_version", "fsync", "synchronous_commit", "shared_buffers", "max_wal_size",
-                 "wal_level")
-        pg_rows = await _sql(settings.database_url, *(f"SELECT current_setting('{s}') AS v" for s in names))
-        pg = dict(zip(names, (rows[0]["v"] for rows in pg_rows), strict=True))
+        pg = await server_settings(settings.database_url)
         servers = await find_servers(settings)
         async with Databases(settings.database_url, tag) as databases:
             run = Run(settings, options, workload, run_dir, tag, databases, servers)
@@ -936,18 +942,27 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def on_embedded_default(benchmark: Callable[[Settings, Any], Awaitable[dict[str, Any]]], options: Any,
+                        json_path: Path | None) -> dict[str, Any]:
+    """``benchmark(settings, options)`` on the servers of ``TGPIPE_DATABASE_URL`` /
+    ``TGPIPE_KAFKA_BOOTSTRAP_SERVERS``, starting the embedded default for whichever is unset (and
+    stopping it after, on SIGTERM too); the report is written to ``json_path`` when given."""
     from tgpipe.runtime.embedded import embedded_settings
 
-    options, json_path = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the workers and the embedded servers on SIGTERM too
     with embedded_settings(Settings()) as settings:
-        report = asyncio.run(run_benchmark(settings, options))
-    out = Console()
-    render(report, out if out.is_terminal else Console(width=160))
+        report = asyncio.run(benchmark(settings, options))
     if json_path:
         json_path.write_text(json.dumps(report, indent=2, default=str))
         console.log(f"wrote {json_path}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    options, json_path = parse_args(argv)
+    report = on_embedded_default(run_benchmark, options, json_path)
+    out = Console()
+    render(report, out if out.is_terminal else Console(width=160))
     return 1 if any(r.get("problems") for r in report["scenarios"].values()) else 0
 
 

@@ -210,22 +210,41 @@ async def admin(server_url: str, statement: str) -> None:
         await conn.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main_on_embedded(doc: str, arguments: Callable[[argparse.ArgumentParser], None],
+                     run: Callable[[str, argparse.Namespace, Path], dict], prefix: str,
+                     show: Callable[[dict], None], argv: list[str] | None = None) -> dict:
+    """A read-side benchmark's command line: ``--messages`` and ``--chats`` (default 100,000 and 4),
+    the options ``arguments`` adds and ``--json PATH``; then ``run`` on the embedded PostgreSQL
+    (:func:`on_embedded`), ``show(result)`` on stdout, the result written as JSON to PATH when given.
+    ``doc``'s first paragraph is the help's description."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--chats", type=int, default=4)
+    arguments(parser)
+    parser.add_argument("--json", type=Path, help="also write the result as JSON here")
+    args = parser.parse_args(argv)
+    result = on_embedded(run, args, prefix)
+    show(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return result
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="history runs (median)")
     parser.add_argument("--pages", type=int, default=300, help="pages of 100 measured")
     parser.add_argument("--batch", type=int, default=500, help="TGPIPE_API_HISTORY_BATCH")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = on_embedded(run, args, "tgpipe-bench-read-")
+
+
+def _show(result: dict) -> None:
     for key, value in result.items():
         if key != "page_plan":
             print(f"{key:>24}: {value}")
     print(result["page_plan"])
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    main_on_embedded(__doc__, _arguments, run, "tgpipe-bench-read-", _show)
 
 
 if __name__ == "__main__":

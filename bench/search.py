@@ -35,7 +35,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.read import STEP_S, T0, on_embedded, scratch_database, served  # noqa: E402
+from bench.read import STEP_S, T0, main_on_embedded, scratch_database, served  # noqa: E402
 from services.api.search import SearchQuery, parse, statement  # noqa: E402
 from services.collector.export import flatten_text  # noqa: E402
 from tgpipe.db.search import document  # noqa: E402
@@ -170,14 +170,11 @@ async def _sizes(url: str) -> dict:
         await conn.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=100_000)
-    parser.add_argument("--chats", type=int, default=4)
+def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=20, help="first pages read per query (p50, p95)")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    result = on_embedded(run, args, "tgpipe-bench-search-")
+
+
+def _show(result: dict) -> None:
     for key, value in result.items():
         if key != "queries":
             print(f"{key:>22}: {value}")
@@ -186,9 +183,10 @@ def main() -> None:
               f"window={query['rank_window']} p50={query['p50_ms']} ms p95={query['p95_ms']} ms")
     for name, query in result["queries"].items():
         print(f"\n--- {name}\n{query['plan']}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
 
+
+def main() -> None:
+    main_on_embedded(__doc__, _arguments, run, "tgpipe-bench-search-", _show)
 
 if __name__ == "__main__":
     main()
