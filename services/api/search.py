@@ -1,8 +1,9 @@
 """Full-text search of the archive (read only): :func:`search`, for the API route and the web viewer.
 
 The query language and the matching rules are :mod:`tgpipe.db.search`'s; this module turns a parsed
-query into one SQL statement over ``messages`` (current texts) or ``message_versions`` (every text
-version), whose ``search_vector`` GIN index (migration 0009) finds the candidates.
+query into one SQL statement over ``messages`` (current texts) or every text version (the superseded
+ones of ``message_versions`` and the current ones of ``messages``, migration 0013), whose
+``search_vector`` GIN indexes (migration 0009) find the candidates.
 
 **Sort** ``date``: newest first, by ``(date, chat id, message id[, text_sha256])`` descending, a
 keyset walk of ``messages_chat_date_idx`` (within a chat) or ``messages_date_idx`` (across chats,
