@@ -14,7 +14,8 @@ part costs. Per message:
   of ``pg_backend_pid()``; the server must run on this machine), µs;
 * **WAL**: ``pg_current_wal_lsn()`` before and after, bytes;
 * **disk**: ``pg_total_relation_size`` of ``messages`` and ``message_versions`` (heap, TOAST and
-  indexes) after the run, bytes; and ``pg_column_size(raw)``, the stored ``raw`` value;
+  indexes) after the run, bytes; and ``pg_column_size(raw)``, the stored ``raw`` value; with
+  ``--sizes``, every relation of the two tables apart (:func:`relation_sizes`: heap, TOAST, each index);
 * **client CPU**: this process's CPU time in ``write_batch`` (rows, COPY, asyncpg), µs.
 
 A first run of "as is", not reported, warms the server up: the first run on a new server creates
@@ -22,6 +23,11 @@ its WAL segments, zero-filled by the writing backend, which cost the first varia
 CPU per message that the later ones, recycling the segments, do not pay.
 
 Not a test, and not the writer's throughput (bench/pipeline.py): the parts' costs, measured alone.
+
+    ./dev python bench/db_costs.py --sizes-of postgresql://…/db
+
+prints the same per-relation sizes (MB, and bytes per archived message) of an existing archive, e.g.
+one ``tgpipe archive`` wrote, and runs nothing else.
 """
 
 from __future__ import annotations
@@ -94,6 +100,45 @@ VARIANTS = {
 }
 
 
+_TABLES = ("messages", "message_versions", "media")
+_RELATIONS = """
+SELECT t.relname AS name, pg_relation_size(t.oid) AS heap,
+       coalesce(pg_total_relation_size(nullif(t.reltoastrelid, 0)), 0) AS toast,
+       pg_total_relation_size(t.oid) AS total,
+       array(SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+             WHERE x.indrelid = t.oid ORDER BY i.relname) AS indexes,
+       array(SELECT pg_relation_size(x.indexrelid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+             WHERE x.indrelid = t.oid ORDER BY i.relname) AS index_sizes
+FROM pg_class t WHERE t.oid = ANY($1::regclass[])
+"""
+
+
+async def relation_sizes(conn: asyncpg.Connection) -> dict[str, int]:
+    """Bytes on disk of the archive's big tables (:data:`_TABLES`), one relation at a time:
+    ``"<table>"`` (everything: ``pg_total_relation_size``), ``"<table>.heap"`` (main fork),
+    ``"<table>.toast"`` (TOAST table and its index), ``"<index>"`` per index, and ``"database"``
+    (``pg_database_size``, every table)."""
+    sizes: dict[str, int] = {}
+    for row in await conn.fetch(_RELATIONS, list(_TABLES)):
+        sizes |= {row["name"]: row["total"], f"{row['name']}.heap": row["heap"], f"{row['name']}.toast": row["toast"]}
+        sizes |= dict(zip(row["indexes"], row["index_sizes"], strict=True))
+    sizes["database"] = await conn.fetchval("SELECT pg_database_size(current_database())")
+    return sizes
+
+
+async def print_sizes(url: str) -> None:
+    """Print :func:`relation_sizes` of the database at ``url``: MB and bytes per message of ``messages``."""
+    conn = await asyncpg.connect(url)
+    try:
+        sizes = await relation_sizes(conn)
+        n = await conn.fetchval("SELECT count(*) FROM messages")
+    finally:
+        await conn.close()
+    print(f"{n:,} messages")
+    for name, size in sizes.items():
+        print(f"{name:32} {size / 1e6:9.1f} MB {size / max(n, 1):9.0f} bytes/message")
+
+
 def backend_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -119,7 +164,9 @@ def patched_sql(variant: Variant):
             setattr(persist, name, text)
 
 
-async def run_variant(url: str, variant: Variant, batches: list[list]) -> dict[str, float]:
+async def run_variant(url: str, variant: Variant, batches: list[list], sizes_apart: bool = False) -> dict[str, float]:
+    """One variant's costs per message over ``batches`` (keys as the module docstring lists them;
+    with ``sizes_apart``, :func:`relation_sizes` too, as ``"<relation>_bytes"``)."""
     conn = await asyncpg.connect(url)
     try:
         for statement in variant.setup:
@@ -137,13 +184,14 @@ async def run_variant(url: str, variant: Variant, batches: list[list]) -> dict[s
             "SELECT pg_total_relation_size('messages') AS messages, pg_total_relation_size('message_versions') "
             "AS versions, (SELECT sum(pg_column_size(raw)) FROM messages) AS raw, "
             "(SELECT sum(octet_length(raw::text)) FROM messages) AS raw_text")
+        relations = await relation_sizes(conn) if sizes_apart else {}
     finally:
         await conn.close()
     n = sum(map(len, batches))
     return {"postgres_cpu_us": server / n * 1e6, "client_cpu_us": client / n * 1e6, "wall_us": wall / n * 1e6,
             "wal_bytes": float(wal) / n, "messages_bytes": sizes["messages"] / n,
             "versions_bytes": sizes["versions"] / n, "raw_stored_bytes": sizes["raw"] / n,
-            "raw_text_bytes": sizes["raw_text"] / n}
+            "raw_text_bytes": sizes["raw_text"] / n} | {f"{k}_bytes": v / n for k, v in relations.items()}
 
 
 def measure(server_url: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -159,7 +207,7 @@ def measure(server_url: str, args: argparse.Namespace) -> dict[str, dict[str, fl
         batches = [chosen[i:i + BATCH] for i in range(0, len(chosen), BATCH)]
         with scratch_database(server_url, "tgpipe_bench_db_costs") as url:
             try:
-                results[name] = {k: round(v, 1) for k, v in asyncio.run(run_variant(url, variant, batches)).items()}
+                results[name] = {k: round(v, 1) for k, v in asyncio.run(run_variant(url, variant, batches, args.sizes)).items()}
             except asyncpg.FeatureNotSupportedError as exc:  # lz4 on a server built without it
                 print(f"{name}: not supported by this server: {exc}", flush=True)
                 continue
@@ -177,7 +225,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--variants", default="all", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--sizes", action="store_true", help="report every relation's size apart (heap, TOAST, indexes)")
+    parser.add_argument("--sizes-of", metavar="URL", help="only print the relation sizes of this database")
     args = parser.parse_args()
+    if args.sizes_of:
+        asyncio.run(print_sizes(args.sizes_of))
+        return
     args.variants = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
     if unknown := set(args.variants) - set(VARIANTS):
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")

@@ -481,7 +481,8 @@ class Statements:
     and one ``message_versions`` row per message (its sha256 computed in SQL exactly as the
     writer does), and from migration 0009 on both rows' search columns (``search_text``, and
     ``search_vector`` from the terms, both of :func:`tgpipe.db.search.document`: the archive's rule,
-    not the writer's code). Written out here rather than imported, so the ceiling does not move when the
+    not the writer's code); from migration 0013 on (``current_once``) the version row of a new
+    message leaves its text, entities and search columns NULL (they are the message row's). Written out here rather than imported, so the ceiling does not move when the
     writer's code changes; the writer's extra statement for reactions-only updates (a no-op for
     new messages) is not repeated.
     """
@@ -514,7 +515,7 @@ INSERT INTO media (channel_id, message_id, kind, status, sha256, size_bytes, wid
 VALUES ($1, $2, 'photo', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
 """
 
-    def __init__(self, observed_at: bool, versions: bool, search: bool = False) -> None:
+    def __init__(self, observed_at: bool, versions: bool, search: bool = False, current_once: bool = False) -> None:
         self.observed_at, self.versions, self.search = observed_at, versions, search
         # a row's columns (message_row); with search, its last one holds the terms, stored as a vector
         self.columns = (self._COLUMNS + (("observed_at",) if observed_at else ())
@@ -539,8 +540,11 @@ VALUES ($1, $2, 'photo', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
 
         def version_from(t: str, vector: str | None = None) -> str:
             searched = f", {t}.search_text, {vector or value(f'{t}.search_terms', 'search_terms')}" if search else ""
+            texts = f"{t}.text, {t}.entities::jsonb"
+            if current_once:
+                searched, texts = (", NULL, NULL" if search else ""), "NULL, NULL"
             return (f"{version_columns} SELECT {t}.channel_id, {t}.message_id, "
-                    f"{self._VERSION_SHA.format(t=t)}, {t}.text, {t}.entities::jsonb, {t}.edit_date, "
+                    f"{self._VERSION_SHA.format(t=t)}, {texts}, {t}.edit_date, "
                     f"coalesce({t}.edit_date, {t}.date), {t}.source_event_id{searched} "
                     f"FROM {{source}} ON CONFLICT DO NOTHING")
 
@@ -576,7 +580,11 @@ VALUES ($1, $2, 'photo', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING
                     f"WHERE table_name = 'messages' AND column_name = '{column}')")
 
         versions = await conn.fetchval("SELECT to_regclass('message_versions') IS NOT NULL")
-        return cls(await conn.fetchval(has("observed_at")), versions, await conn.fetchval(has("search_vector")))
+        current_once = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE "
+                                           "table_name = 'message_versions' AND column_name = 'text' "
+                                           "AND is_nullable = 'YES')")
+        return cls(await conn.fetchval(has("observed_at")), versions, await conn.fetchval(has("search_vector")),
+                   current_once)
 
     def message_row(self, event: dict[str, Any]) -> tuple:
         """The ``messages`` columns of a decoded ``message.upserted`` event (as the writer writes them)."""

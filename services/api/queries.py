@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.api.models import Media, Message, MessageDetail, Sender, Version
+from tgpipe.db import TEXT_VERSIONS
 
 #: The key before every message: pages start after it when no cursor is given.
 FIRST_ID = -(2**63)
@@ -55,8 +56,8 @@ FROM {_FROM} LEFT JOIN message_deletions d ON d.channel_id = m.channel_id AND d.
 WHERE m.channel_id = $1 AND m.message_id = ANY($2::bigint[])
 """
 _SOME = f"SELECT {_COLUMNS} FROM {_FROM} WHERE m.channel_id = $1 AND m.message_id = ANY($2::bigint[])"
-_VERSIONS = """
-SELECT message_id, text, entities, edit_date, valid_from FROM message_versions
+_VERSIONS = f"""
+SELECT message_id, text, entities, edit_date, valid_from FROM {TEXT_VERSIONS} AS v
 WHERE channel_id = $1 AND message_id = ANY($2::bigint[]) ORDER BY message_id, valid_from, recorded_at
 """
 _MEDIA = """

@@ -1,8 +1,9 @@
 """Full-text search of the archive (read only): :func:`search`, for the API route and the web viewer.
 
 The query language and the matching rules are :mod:`tgpipe.db.search`'s; this module turns a parsed
-query into one SQL statement over ``messages`` (current texts) or ``message_versions`` (every text
-version), whose ``search_vector`` GIN index (migration 0009) finds the candidates.
+query into one SQL statement over ``messages`` (current texts) or every text version (the superseded
+ones of ``message_versions`` and the current ones of ``messages``, migration 0013), whose
+``search_vector`` GIN indexes (migration 0009) find the candidates.
 
 **Sort** ``date``: newest first, by ``(date, chat id, message id[, text_sha256])`` descending, a
 keyset walk of ``messages_chat_date_idx`` (within a chat) or ``messages_date_idx`` (across chats,
@@ -48,34 +49,46 @@ RANK_WINDOW: int = Settings.model_fields["api_search_rank_window"].default
 # much); tf from byte lengths (octet_length is O(1), length counts characters).
 _TF = "(octet_length(d.doc) - octet_length(replace(d.doc, {n}::text, ''))) / octet_length({n}::text)::float8"
 _SCORE = f"{_TF} * 2.2 / ({_TF} + 1.2 * (0.25 + 0.75 * length({{t}}.search_text) / 100.0))"
-_CURRENT_VERSION = "encode(sha256(convert_to(m.text || chr(31) || m.entities::text, 'UTF8')), 'hex')"
+# Every text version with its search columns and its message's key: the superseded ones from
+# message_versions, the current ones from messages (migration 0013: a current version's row there has
+# NULL text and search columns), with their version hash. The query's conditions reach both parts, so
+# each is found through its own GIN index, or walked newest first through messages_date_idx.
+_EVERY_VERSION = """(
+    SELECT m.channel_id, m.message_id, m.date, m.sender_id, v.text_sha256, v.search_text, v.search_vector
+    FROM message_versions v JOIN messages m ON m.channel_id = v.channel_id AND m.message_id = v.message_id
+    WHERE v.text IS NOT NULL
+    UNION ALL
+    SELECT channel_id, message_id, date, sender_id,
+           encode(sha256(convert_to(text || chr(31) || entities::text, 'UTF8')), 'hex'), search_text, search_vector
+    FROM messages) m"""
 
 
 @dataclass(frozen=True)
 class _Source:
-    """Where a search looks: the alias holding the text (``t``), the ``FROM`` of the candidates, their
-    ``text_sha256`` and the newest-first key (columns of the candidates' ``FROM``), and how a hit
-    is joined back for display (``join``) with its version's columns (``version``)."""
+    """Where a search looks: the alias holding the search columns (``t``), the ``FROM`` of the
+    candidates, their ``text_sha256`` and the newest-first key (columns of the candidates' ``FROM``), and
+    how a hit is joined back for display (``join``) with its text (``text``) and its version's columns
+    (``version``)."""
 
     t: str
     source: str
     sha: str
     key: tuple[str, ...]
     join: str
+    text: str
     version: str
 
 
 _M = "m.channel_id = hit.channel_id AND m.message_id = hit.message_id"
 _SOURCES = {
     "current": _Source(
-        "m", "messages m", "NULL::text", ("m.date", "m.channel_id", "m.message_id"), f"messages m ON {_M}",
+        "m", "messages m", "NULL::text", ("m.date", "m.channel_id", "m.message_id"), f"messages m ON {_M}", "m.text",
         "NULL::timestamptz AS valid_from, NULL::timestamptz AS version_edit_date, NULL::boolean AS current"),
     "all": _Source(
-        "v", "message_versions v JOIN messages m ON m.channel_id = v.channel_id AND m.message_id = v.message_id",
-        "v.text_sha256", ("m.date", "m.channel_id", "m.message_id", 'v.text_sha256 COLLATE "C"'),
+        "m", _EVERY_VERSION, "m.text_sha256", ("m.date", "m.channel_id", "m.message_id", 'm.text_sha256 COLLATE "C"'),
         "message_versions v ON v.channel_id = hit.channel_id AND v.message_id = hit.message_id "
-        f"AND v.text_sha256 = hit.text_sha256 JOIN messages m ON {_M}",
-        f"v.valid_from, v.edit_date AS version_edit_date, v.text_sha256 = {_CURRENT_VERSION} AS current"),
+        f"AND v.text_sha256 = hit.text_sha256 JOIN messages m ON {_M}", "coalesce(v.text, m.text) AS text",
+        "v.valid_from, v.edit_date AS version_edit_date, v.text IS NULL AS current"),
 }
 _SEARCH = """
 WITH candidate AS MATERIALIZED (
@@ -88,7 +101,7 @@ WITH candidate AS MATERIALIZED (
     SELECT * FROM candidate {page}
 ){edge_cte}
 SELECT hit.*, ch.title AS chat_title, m.sender_type, m.sender_id, s.name AS sender_name, m.deleted_at,
-       {t}.text, {version}{edge_columns}
+       {text}, {version}{edge_columns}
 FROM hit
 JOIN {join}
 JOIN channels ch ON ch.channel_id = m.channel_id
@@ -198,7 +211,7 @@ def statement(parsed: Query, query: SearchQuery) -> tuple[str, list[object]]:
     rank = " + ".join(_SCORE.format(t=where.t, n=arg(c.needle)) for c in parsed.positive)
     sql = _SEARCH.format(t=where.t, source=where.source, sha=where.sha, rank=rank, tsquery=arg(parsed.tsquery()),
                          conditions="".join(f"\n      AND {c}" for c in conditions), join=where.join,
-                         version=where.version, order=", ".join(f"hit.{c} DESC" for c in order), **pieces)
+                         text=where.text, version=where.version, order=", ".join(f"hit.{c} DESC" for c in order), **pieces)
     return sql, args
 
 

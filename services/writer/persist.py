@@ -19,8 +19,10 @@ the state is the same for any arrival order, batching, partition count or writer
 * a chat's ``title`` and ``type`` come from its newest titled observation (:func:`_title_key`):
   a late older event never rolls a title back and an observation without a title never wipes it;
 * every distinct text version (text + entities) is kept in ``message_versions``, keyed by its
-  sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen;
-* a message row and a version row carry their text's search columns (``search_text``,
+  sha256: a reactions-only update adds none, and ``valid_from`` keeps the earliest time seen. The
+  current version's text, entities and search columns are stored once, in ``messages``: its
+  versions row holds NULL there, and gets them back when an edit supersedes it (migration 0013);
+* a message row and a superseded version's row carry their text's search columns (``search_text``,
   ``search_vector``: :func:`tgpipe.db.search.document`, computed here in Python, per staged event);
 * ``message.deleted`` records the earliest deletion time per message in ``message_deletions``
   (also for a message not archived yet) and copies it to ``messages.deleted_at`` (the row stays);
@@ -132,25 +134,66 @@ WHERE u.newest AND m.version_sha256 = u.version_sha256
 """
 
 # The hash must stay the one migration 0002 used for existing rows: text, US (0x1f), entities as jsonb text.
+_SHA = "encode(sha256(convert_to({t}.text || chr(31) || {t}.entities{cast}::text, 'UTF8')), 'hex')"
+# A message's current text version is stored once, in ``messages``: its ``message_versions`` row
+# keeps the key and the dates, and NULL text, entities and search columns (migration 0013). Every
+# message of the part (``touched``): its current version's sha256 once this statement is done
+# (``upserted``'s row, else the stored one) and, when the upsert replaced a stored row, that row's
+# (``replaced``), whose version row gets its text back (``demoted``) unless it stays current.
 _INSERT_VERSIONS = f"""
+touched AS MATERIALIZED (
+    SELECT k.channel_id, k.message_id, m.channel_id IS NOT NULL AND n.channel_id IS NOT NULL AS replaced,
+           CASE WHEN n.channel_id IS NOT NULL THEN {_SHA.format(t="n", cast="")}
+                ELSE {_SHA.format(t="m", cast="")} END AS current_sha
+    FROM (SELECT DISTINCT channel_id, message_id FROM {_STAGE} WHERE part = $1) AS k
+    LEFT JOIN upserted AS n USING (channel_id, message_id)
+    LEFT JOIN messages AS m USING (channel_id, message_id)
+), observed AS (
+    SELECT u.channel_id, u.message_id, h.sha, h.sha = t.current_sha AS current, u.text,
+           u.entities::jsonb AS entities, u.search_text AS search_text, u.search_terms, u.edit_date,
+           coalesce(u.edit_date, u.date) AS valid_from, u.source_event_id
+    FROM {_STAGE} AS u JOIN touched AS t USING (channel_id, message_id)
+    CROSS JOIN LATERAL (SELECT {_SHA.format(t="u", cast="::jsonb")} AS sha) AS h
+    WHERE u.part = $1
+), demoted AS (
+    SELECT m.channel_id, m.message_id, h.sha, false AS current, m.text, m.entities, m.search_text, m.search_vector,
+           m.edit_date, coalesce(m.edit_date, m.date) AS valid_from, m.source_event_id
+    FROM touched AS t JOIN messages AS m USING (channel_id, message_id)
+    CROSS JOIN LATERAL (SELECT {_SHA.format(t="m", cast="")} AS sha) AS h
+    WHERE t.replaced AND h.sha <> t.current_sha
+)
 INSERT INTO message_versions (channel_id, message_id, text_sha256, text, entities, edit_date, valid_from,
                               source_event_id, search_text, search_vector)
-SELECT DISTINCT ON (u.channel_id, u.message_id, h.sha)
-       u.channel_id, u.message_id, h.sha, u.text, u.entities::jsonb, u.edit_date, coalesce(u.edit_date, u.date),
-       u.source_event_id, {_SEARCH_VALUES}
-FROM {_STAGE} AS u
-CROSS JOIN LATERAL (
-    SELECT encode(sha256(convert_to(u.text || chr(31) || u.entities::jsonb::text, 'UTF8')), 'hex') AS sha) AS h
-WHERE u.part = $1
-ORDER BY u.channel_id, u.message_id, h.sha, coalesce(u.edit_date, u.date)
+SELECT DISTINCT ON (r.channel_id, r.message_id, r.sha)
+       r.channel_id, r.message_id, r.sha, r.text, r.entities, r.edit_date, r.valid_from, r.source_event_id,
+       r.search_text, r.search_vector
+FROM (SELECT o.channel_id, o.message_id, o.sha, o.edit_date, o.valid_from, o.source_event_id,
+             CASE WHEN NOT o.current THEN o.text END AS text, CASE WHEN NOT o.current THEN o.entities END AS entities,
+             CASE WHEN NOT o.current THEN o.search_text END AS search_text,
+             CASE WHEN NOT o.current THEN array_to_tsvector(string_to_array(o.search_terms, ' ')) END AS search_vector
+      FROM observed AS o
+      UNION ALL
+      SELECT channel_id, message_id, sha, edit_date, valid_from, source_event_id, text, entities, search_text,
+             search_vector
+      FROM demoted) AS r
+ORDER BY r.channel_id, r.message_id, r.sha, r.valid_from
 ON CONFLICT (channel_id, message_id, text_sha256) DO UPDATE SET
-    edit_date = EXCLUDED.edit_date, valid_from = EXCLUDED.valid_from, source_event_id = EXCLUDED.source_event_id
+    text = EXCLUDED.text, entities = EXCLUDED.entities, search_text = EXCLUDED.search_text,
+    search_vector = EXCLUDED.search_vector,
+    edit_date = CASE WHEN EXCLUDED.valid_from < message_versions.valid_from THEN EXCLUDED.edit_date
+                     ELSE message_versions.edit_date END,
+    source_event_id = CASE WHEN EXCLUDED.valid_from < message_versions.valid_from THEN EXCLUDED.source_event_id
+                           ELSE message_versions.source_event_id END,
+    valid_from = least(EXCLUDED.valid_from, message_versions.valid_from)
 WHERE EXCLUDED.valid_from < message_versions.valid_from
+   OR (EXCLUDED.text IS NULL) <> (message_versions.text IS NULL)
 """
 
 # A part's statements as one (a prepared statement, planned once per connection); the versions'
-# foreign keys are checked at its end, after the messages upsert of the CTE.
-_APPLY_PART = f"WITH upserted AS ({_UPSERT_MESSAGES}) {_INSERT_VERSIONS}"
+# foreign keys are checked at its end, after the messages upsert of the CTE, whose rows the
+# versions insert sees only through its RETURNING (one snapshot for the whole statement).
+_APPLY_PART = (f"WITH upserted AS ({_UPSERT_MESSAGES.rstrip()} RETURNING channel_id, message_id, text, entities), "
+               f"{_INSERT_VERSIONS}")
 
 # One ledger row per range-complete marker; a redelivered or replayed marker adds nothing.
 _RECORD_COVERAGE = """

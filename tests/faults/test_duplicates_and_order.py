@@ -14,6 +14,7 @@ from tests.support.broker import collector
 from tests.support.waiting import eventually
 from tgpipe.runtime.inprocess import running_services
 from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.db import TEXT_VERSIONS
 from tgpipe.ops.verify import verify
 
 pytestmark = pytest.mark.faults
@@ -83,7 +84,7 @@ async def test_contract_W5_out_of_order_versions_converge_to_the_in_order_state(
             "JOIN media m USING (channel_id, message_id) ORDER BY 1")}
         title = await conn.fetchval("SELECT title FROM channels WHERE channel_id = 100")
         texts = {r["message_id"]: r["texts"] for r in await conn.fetch(
-            "SELECT message_id, array_agg(text ORDER BY valid_from) AS texts FROM message_versions GROUP BY 1")}
+            f"SELECT message_id, array_agg(text ORDER BY valid_from) AS texts FROM {TEXT_VERSIONS} AS v GROUP BY 1")}
         assert (await verify(conn)).ok
     newest = ("edit 2", T0 + timedelta(seconds=20), None, "stored", "photos/2.jpg")
     assert final == {1: newest, 2: newest, 3: newest}

@@ -12,6 +12,7 @@ from tgpipe.telegram.client import ChannelPeer
 from services.collector.telegram.mapping import channel_payload, message_payload
 from services.writer.persist import write_batch
 from tests.support.telegram import T0, post
+from tgpipe.db import TEXT_VERSIONS
 from tgpipe.ops.verify import verify
 
 NEWS = channel_payload(ChannelPeer(100, 1, "news", "News", "public_channel"))
@@ -32,7 +33,7 @@ def deleted(chat_id: int | None, ids: list[int], *, observed_s: int) -> MessageD
 async def _state(conn, message_id: int = 1, chat_id: int = 100):
     row = await conn.fetchrow("SELECT text, edit_date, reactions, deleted_at FROM messages "
                               "WHERE channel_id = $1 AND message_id = $2", chat_id, message_id)
-    versions = await conn.fetch("SELECT text, edit_date, valid_from FROM message_versions "
+    versions = await conn.fetch(f"SELECT text, edit_date, valid_from FROM {TEXT_VERSIONS} AS v "
                                 "WHERE channel_id = $1 AND message_id = $2 ORDER BY valid_from", chat_id, message_id)
     return row, [tuple(v) for v in versions]
 
@@ -57,6 +58,35 @@ async def test_edit_then_reaction_only_edit_adds_one_text_version(db):
         await write_batch(conn, [original])
         assert await _state(conn) == (row, versions)
         assert (await verify(conn)).ok
+
+
+async def test_the_current_version_is_stored_once_in_any_order_and_batching(db):
+    """Migration 0013: a message's current text version lives in ``messages`` only; its versions row
+    has NULL text, entities and search columns, a superseded one keeps them. An edit back to the
+    first text (v1 → v2 → v1) makes v1 current again and gives v2 its text, whatever the order of
+    arrival and the batching: the stored rows are the same."""
+    first = upserted(post(100, 1, "v1"), observed_s=10)
+    edit = upserted(post(100, 1, "v2", edit_date=T0 + timedelta(minutes=5)), observed_s=400)
+    back = upserted(post(100, 1, "v1", edit_date=T0 + timedelta(minutes=9)), observed_s=700)
+    orders = [[[first], [edit], [back]], [[back], [edit], [first]], [[edit], [first, back]],
+              [[first, edit, back]], [[back, first], [edit]], [[edit, back], [first], [edit]]]
+    stored = set()
+    async with db.acquire() as conn:
+        for batches in orders:
+            await conn.execute("TRUNCATE coverage, media, message_versions, messages, senders, channels")
+            for batch in batches:
+                await write_batch(conn, batch)
+            rows = await conn.fetch("SELECT text, entities::text, search_text, search_vector::text, edit_date, "
+                                    "valid_from FROM message_versions ORDER BY valid_from")
+            stored.add(tuple(tuple(r) for r in rows))
+            row, versions = await _state(conn)
+            assert row["text"] == "v1"
+            assert versions == [("v1", None, T0 + timedelta(seconds=1)),
+                                ("v2", T0 + timedelta(minutes=5), T0 + timedelta(minutes=5))]
+            assert (await verify(conn)).ok
+    [rows] = stored
+    assert [r[:3] for r in rows] == [(None, None, None), ("v2", "[]", "v2")]
+    assert rows[0][3] is None and rows[1][3] == "'v2'"
 
 
 async def test_reactions_change_without_any_edit_date(db):

@@ -22,6 +22,16 @@ from tgpipe.errors import ConfigurationError, is_transient
 #: What a command says when the database lacks tgpipe's tables or some of its migrations.
 NOT_MIGRATED = "not migrated: run tgpipe db upgrade"
 
+#: Every text version of every message, with its text: a subquery (use it in ``FROM``, aliased) over
+#: ``message_versions``, whose current version's row leaves its text and entities to the message's
+#: row (migration 0013). Columns: ``channel_id``, ``message_id``, ``text_sha256``, ``text``,
+#: ``entities``, ``edit_date``, ``valid_from``, ``recorded_at`` and ``current`` (true for the
+#: message's current version).
+TEXT_VERSIONS = """(SELECT v.channel_id, v.message_id, v.text_sha256, coalesce(v.text, m.text) AS text,
+        coalesce(v.entities, m.entities) AS entities, v.edit_date, v.valid_from, v.recorded_at,
+        v.text IS NULL AS current
+    FROM message_versions v JOIN messages m ON m.channel_id = v.channel_id AND m.message_id = v.message_id)"""
+
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
     for type_name in ("jsonb", "json"):

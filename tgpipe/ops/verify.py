@@ -10,8 +10,9 @@ Checks (each must be 0):
 * ``media_not_of_current_version``: media rows, other than ``superseded`` ones, that belong to
   another version than their message's current one (``version_sha256``; contract O1). Like the
   check above, it holds once the media service has caught up with the writer;
-* ``messages_without_current_version``: messages whose current text (and entities) is not among
-  their ``message_versions``;
+* ``messages_without_current_version``: messages whose current text (and entities) is not the one
+  version among their ``message_versions`` that leaves its text to the message (NULL ``text``,
+  migration 0013);
 * given an export: per chat, ``message_count_mismatch`` and ``photo_count_mismatch`` against the export.
 
 The digest hashes every table of the schema (``alembic_version`` aside) row by row in
@@ -83,9 +84,10 @@ _CHECKS: dict[CheckName, str] = {
         SELECT count(*) FROM media m JOIN messages g USING (channel_id, message_id)
         WHERE m.status <> '{MediaStatus.SUPERSEDED}' AND m.version_sha256 IS DISTINCT FROM g.version_sha256""",
     "messages_without_current_version": """
-        SELECT count(*) FROM messages g WHERE NOT EXISTS
-            (SELECT 1 FROM message_versions v WHERE v.channel_id = g.channel_id AND v.message_id = g.message_id
-                                                AND v.text = g.text AND v.entities = g.entities)""",
+        SELECT count(*) FROM messages g WHERE
+            (SELECT array_agg(v.text_sha256) FROM message_versions v
+             WHERE v.channel_id = g.channel_id AND v.message_id = g.message_id AND v.text IS NULL)
+            IS DISTINCT FROM ARRAY[encode(sha256(convert_to(g.text || chr(31) || g.entities::text, 'UTF8')), 'hex')]""",
 }
 
 

@@ -13,6 +13,7 @@ from telethon.errors import FloodWaitError
 from telethon.tl import types
 
 from services.collector.telegram.collector import TelegramCollector, TelegramDisconnected, find_gaps
+from tgpipe.db import TEXT_VERSIONS
 from tgpipe.telegram.flood import FloodBudget
 from tests.support.telegram import T0, FakeTelegram, channel, photo, post, service
 from tests.support.telegram_pipeline import CHAT, NEWS, OTHER, pipeline
@@ -117,7 +118,7 @@ async def test_edit_then_reaction_only_edit_live(settings, db):
         [result] = await following
         assert result.ok and result.published == 6
 
-        assert await rows(db, "SELECT text, edit_date FROM message_versions WHERE message_id = 2 "
+        assert await rows(db, f"SELECT text, edit_date FROM {TEXT_VERSIONS} AS v WHERE message_id = 2 "
                               "ORDER BY valid_from") == [("post 2", None), ("post 2, corrected", edited_at)]
         assert await rows(db, "SELECT text, edit_date FROM messages WHERE message_id = 2") == [
             ("post 2, corrected", edited_at)]
