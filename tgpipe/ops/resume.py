@@ -10,6 +10,14 @@ done prefix grows, one statement per wake-up of :func:`keep_checkpoints` (the ho
 writer and media batch), so a rerun publishes again at most what was settled since the last save:
 about one batch per chat, beside what was not settled yet.
 
+Known limit (seen with the services in processes of their own, :mod:`tgpipe.runtime.children`,
+where the collector publishes far ahead of the writer): a rerun's prefix cannot move past a
+message the previous run settled after its last save until this run's own event of that message
+comes through, and that event is queued behind whatever the previous run published and its
+services had not consumed yet. A rerun killed while draining that backlog leaves its checkpoint
+further behind the tables than one batch (tests/ops/test_archive_resume.py fails intermittently
+there).
+
 Checkpoints are keyed on the export's identity (:func:`tgpipe.ops.exports.export_identity`),
 never on its path, and live in the archive's own database: another export, or a fresh database,
 starts from the beginning.
