@@ -193,7 +193,8 @@ async def service_processes(settings: Settings, tracker: ProgressTracker, roles:
             while child.conn.poll():
                 kind, payload = child.conn.recv()
                 if kind == _READY:
-                    child.ready.set_result(None)
+                    if not child.ready.done():  # cancelled when the start was interrupted
+                        child.ready.set_result(None)
                 elif kind == _FAILED:
                     child.failure = payload
                 elif kind == _COVERED:
