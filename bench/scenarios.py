@@ -26,7 +26,8 @@ Roles:
 * ``collector``: :func:`services.collector.publish.publish_payloads`, fed either from the events
   file (``source="events"``) or from the shared exports replicated to N (``source="export"``).
 * ``archive``: collector, writer and media in this one process with ``running_services`` and a
-  :class:`~tgpipe.runtime.progress.ProgressTracker` (what ``tgpipe archive`` does).
+  :class:`~tgpipe.runtime.progress.ProgressTracker` (what ``tgpipe archive`` did before it ran the
+  writer and the media service in processes of their own, :mod:`tgpipe.runtime.children`).
 
 Each role imports only what it runs, so that a worker's RSS is the service's.
 """
@@ -55,7 +56,7 @@ from bench.workload import Layout, load_sources, read_events, replicate
 from schemas import MessageUpserted
 from services.collector.publish import publish_payloads
 from tgpipe.db import PoolRef, search
-from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.runtime.progress import ProgressTracker, Stage
 from tgpipe.settings import Settings
 
 PREFIX = "@bench "
@@ -97,47 +98,25 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class KeyCounter:
-    """A stand-in for one of :class:`ProgressTracker`'s key sets: one byte per expected key.
-
-    A real set of a million ``(channel_id, message_id)`` tuples would cost the writer process
-    about 100 MB that the deployed writer does not have; this costs one byte per message.
-    """
+class CountingTracker(ProgressTracker):
+    """A :class:`~tgpipe.runtime.progress.ProgressTracker` that also counts, for the writer's and the
+    media service's hooks, keys reported again (redeliveries) and keys not in the workload."""
 
     def __init__(self, layout: Layout) -> None:
-        self._slots: dict[int, tuple[int, int]] = {}
-        offset = 0
-        for channel_id, size in layout:
-            self._slots[channel_id] = (offset, size)
-            offset += size
-        self._seen = bytearray(offset)
-        self.count = 0
+        super().__init__()
+        self._sizes = dict(layout)
         self.unexpected = 0
-        self.repeated = 0
+        self.repeated = {"committed": 0, "processed": 0}
 
-    def update(self, keys: Iterable[tuple[int, int]]) -> None:
-        for channel_id, message_id in keys:
-            offset, size = self._slots.get(channel_id, (0, 0))
-            if not 1 <= message_id <= size:
-                self.unexpected += 1
-                continue
-            index = offset + message_id - 1
-            if self._seen[index]:
-                self.repeated += 1
-            else:
-                self._seen[index] = 1
-                self.count += 1
-
-    def __len__(self) -> int:
-        return self.count
-
-
-def counting_tracker(layout: Layout) -> ProgressTracker:
-    """A :class:`~tgpipe.runtime.progress.ProgressTracker` whose key sets are :class:`KeyCounter` s."""
-    tracker = ProgressTracker()
-    tracker.published, tracker.committed, tracker.processed = (KeyCounter(layout), KeyCounter(layout),
-                                                               KeyCounter(layout))
-    return tracker
+    def record(self, stage: Stage, keys: Iterable[tuple[int, int]]) -> None:
+        keys = list(keys)
+        if (name := stage.name.lower()) in self.repeated:
+            for key in keys:
+                if not 1 <= key[1] <= self._sizes.get(key[0], 0):
+                    self.unexpected += 1
+                elif self.states.state(key) & stage:
+                    self.repeated[name] += 1
+        super().record(stage, keys)
 
 
 class BatchClock:
@@ -275,7 +254,7 @@ async def run_service(cfg: dict[str, Any]) -> None:
     rss_start, cpu_start = rss_mb(), cpu_s()
     clocks = {"writer": BatchClock(), "media": BatchClock()}
     _instrument_services(clocks, writer_app, media_app)
-    progress = counting_tracker(layout)
+    progress = CountingTracker(layout)
     pool = PoolRef(settings.database_url)
     await pool.open()
     brokers: list[Any] = []
@@ -332,8 +311,7 @@ def _emit_service_result(cfg: dict[str, Any], timeline: dict[str, float], progre
     emit("result", role=cfg["role"], timeline=timeline, messages=cfg["messages"], **extra,
          published=len(progress.published), committed=len(progress.committed),
          processed=len(progress.processed),
-         unexpected=progress.committed.unexpected + progress.processed.unexpected,
-         repeated={"committed": progress.committed.repeated, "processed": progress.processed.repeated},
+         unexpected=progress.unexpected, repeated=progress.repeated,
          published_bytes=published_bytes,
          writer=clocks["writer"].summary() if writer else None,
          media=clocks["media"].summary() if media else None,
@@ -358,7 +336,7 @@ async def run_archive(cfg: dict[str, Any]) -> None:
         return brokers[-1]
 
     inprocess_mod.make_broker = recording_make_broker
-    tracker = counting_tracker(layout)
+    tracker = CountingTracker(layout)
     published_bytes = _count_bytes()
     stall = cfg.get("stall_timeout", 120.0)
     timeline: dict[str, float] = {}

@@ -83,7 +83,7 @@ async def test_contract_E6_setup_fault_is_retried_not_dead_lettered(settings, db
         async with asyncio.timeout(60):  # several retries with backoff
             while retries() < 3:
                 await asyncio.sleep(0.05)
-        assert tracker.committed == set()
+        assert not tracker.committed
         async with db.acquire() as conn:
             await conn.execute("ALTER TABLE messages_away RENAME TO messages")
         await tracker.wait_until(lambda: len(tracker.committed) == 2, stall_timeout=60)

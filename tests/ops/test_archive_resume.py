@@ -1,8 +1,13 @@
-"""Resuming ``tgpipe archive`` (issue 14): the process is SIGKILLed at several points and run again.
+"""Resuming ``tgpipe archive`` (issue 14): the archive is SIGKILLed at several points and run again.
 
 Each run is ``tgpipe archive`` as a real subprocess on a generated two-chat export, killed during
 publish, wherever it is in the second chat, during media, and between a commit and its offsets,
-then run to the end. After each kill
+then run to the end. The collector runs in the ``archive`` process, the writer and the media
+service each in a child of it (:mod:`tgpipe.runtime.children`): the first two kills SIGKILL the
+``archive`` process (its children must then exit on their own, checked before the tables are
+read); the last two SIGKILL the child the fault fires in, at the fault's exact call, and the
+``archive`` process must then stop at once with exit code 1 and one line naming the dead child.
+After each kill
 the test reads what is archived for good straight from the tables (a message row, and a media
 row for each message the export gives a photo or file) and compares it with the checkpoints the
 run left: never beyond it (nothing can be lost), never more than one publish chunk behind it (at
@@ -24,8 +29,9 @@ import pytest
 
 from tests.support.broker import topic_settings
 from tests.support.database import fresh_database
-from tests.support.processes import OFFSET_COMMIT, Fault, ServiceProcess
+from tests.support.processes import OFFSET_COMMIT, Fault, ServiceProcess, gone, spawned_children
 from tests.support.waiting import eventually
+from tgpipe.cli import status_codes
 from tgpipe.db import connection
 from tgpipe.ops.archive import archive
 from tgpipe.ops.verify import table_digest
@@ -110,10 +116,13 @@ async def test_archive_killed_at_several_points_resumes_to_the_same_tables(
             if fault:
                 await process.wait_for_log("fault: pause", timeout=120)
             await eventually(saved_enough, 120, f"chat {chat_id}'s checkpoint at {at_least}")
+            children = spawned_children(process.process.pid)
+            assert len(children) == 2, children  # the writer and the media service
             process.signal(signal.SIGKILL)
             assert await process.wait(30) == -signal.SIGKILL
         finally:
             await process.stop()
+        await eventually(lambda: all(map(gone, children)), 60, f"{what}: the children {children} exited")
         await check_kill(what)
 
     # 1. During publish: publishing pauses at its 1,500th send (1,400 acknowledged, in chunks of 200);
@@ -124,15 +133,18 @@ async def test_archive_killed_at_several_points_resumes_to_the_same_tables(
     await killed_once_saved(None, second_chat, 300, "killed while archiving the second chat")
 
     # 3. During media: killed before the media service's 15th write of the rerun.
-    # 4. Between a commit and its offsets: killed before the 10th offset commit (writer or media).
+    # 4. Between a commit and its offsets: killed before the 8th offset commit of the writer or of
+    #    the media service (each counts its own in its process; whichever comes first).
     for what, fault in (("killed during media", Fault(MEDIA_UPSERT, nth=15)),
-                        ("killed between commit and offsets", Fault(OFFSET_COMMIT, nth=10))):
+                        ("killed between commit and offsets", Fault(OFFSET_COMMIT, nth=8))):
         process = await run(fault).start()
         try:
-            assert await process.wait(180) == -signal.SIGKILL, process.log()[-3000:]
+            assert await process.wait(180) == status_codes.FAILED, process.log()[-3000:]
         finally:
             await process.stop()
         assert "fault: kill" in process.log()
+        assert re.search(r"the (writer|media) process \(pid \d+\) was killed by SIGKILL", process.log()), \
+            process.log()[-3000:]
         await check_kill(what)
 
     async with connection(settings.database_url) as conn:

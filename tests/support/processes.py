@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
 from tests.support.env import settings_env
 from tgpipe.settings import Settings
 
@@ -109,3 +111,16 @@ async def service_process(settings: Settings, log_path: Path, command: str = "wr
         yield service
     finally:
         await service.stop()
+
+
+def gone(pid: int) -> bool:
+    """The process ``pid`` has exited (a zombie nobody reaped yet counts: it runs nothing)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def spawned_children(pid: int) -> list[int]:
+    """The children of ``pid`` started by :mod:`multiprocessing`'s ``spawn`` (not its resource tracker)."""
+    return [c.pid for c in psutil.Process(pid).children() if "--multiprocessing-fork" in c.cmdline()]

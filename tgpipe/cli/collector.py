@@ -34,7 +34,7 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     Exit 2 when the export cannot be read at all (nothing published)."""
     from services.collector.publish import publish_export
     from tgpipe.ops.exports import open_export
-    from tgpipe.kafka.broker import ensure_topics, make_broker
+    from tgpipe.kafka.broker import ensure_topics, running_broker
     from tgpipe.runtime.service import check_idempotent_producer
 
     settings = load_settings(export_timezone=timezone, export_observed_at=observed_at)
@@ -46,13 +46,9 @@ def collector_export(path: Annotated[Path, typer.Argument(exists=True)], timezon
     async def run() -> tuple[int, list]:
         await ensure_topics(settings)
         await check_idempotent_producer(settings)
-        broker = make_broker(settings, client_id="tgpipe-collector")
-        await broker.start()
-        try:
+        async with running_broker(settings, client_id="tgpipe-collector") as broker:
             return await publish_export(broker, settings, reader.payloads(), source=f"export:{reader.export_root}",
                                         on_refused=lambda _event, reason: refused.append(reason))
-        finally:
-            await broker.stop()
 
     published, markers = asyncio.run(run())
     console.print(f"published {published} messages and {len(markers)} range-complete markers to "

@@ -4,7 +4,8 @@
 code   meaning (README, "Exit codes")
 =====  ==========================================================================================
 0      success (``verify``: clean)
-1      the work failed: violations found (``verify``, ``archive``), a ``dlq replay`` letter not
+1      the work failed: violations found (``verify``, ``archive``), a service process of
+       ``archive`` died (crash, kill: ``ServiceProcessDied``), a ``dlq replay`` letter not
        sent, a Telegram channel stopped, a tgpipe error, or Kafka or PostgreSQL did not answer
        (the broker or the database unreachable)
 2      the command cannot work as configured or called: invalid configuration (an invalid

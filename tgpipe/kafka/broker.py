@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka.admin import NewTopic
@@ -58,6 +60,17 @@ def make_broker(settings: Settings, *, client_id: str) -> KafkaBroker:
         log_level=logging.DEBUG,
         graceful_timeout=30.0,
     )
+
+
+@asynccontextmanager
+async def running_broker(settings: Settings, *, client_id: str) -> AsyncIterator[KafkaBroker]:
+    """A :func:`make_broker` broker, started (a producer for publishing), stopped on exit."""
+    broker = make_broker(settings, client_id=client_id)
+    await broker.start()
+    try:
+        yield broker
+    finally:
+        await broker.stop()
 
 
 async def publish_event(broker: KafkaBroker, topic: str, event: AnyEvent,

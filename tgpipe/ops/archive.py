@@ -1,7 +1,9 @@
-"""``tgpipe archive``: collector, writer and media service wired together in one process.
+"""``tgpipe archive``: collector, writer and media service wired together, each in its own process.
 
-The services run exactly as deployed (their own Kafka clients and consumer groups); this module
-only starts them, publishes the export (its messages, then a range-complete marker per chat), and
+The collector (reading and publishing the export, and the progress) runs in this process; the
+writer and the media service each in a child process (:mod:`tgpipe.runtime.children`), so the
+three use three interpreters (cores). The services run exactly as deployed (their own Kafka
+clients and consumer groups); this module only starts them, publishes the export (its messages, then a range-complete marker per chat), and
 waits until every published message has been committed by the writer and processed by the media
 service, and every marker recorded in the coverage ledger. Completion is observed through
 the services' hooks (message keys), never through topic end offsets.
@@ -18,13 +20,13 @@ from pathlib import Path
 
 from schemas import MessageUpserted, RangeCompletedPayload
 from services.collector.publish import publish_export
-from tgpipe.kafka.broker import ensure_topics
-from tgpipe.kafka.dead_letters import watch_dead_letters
+from tgpipe.kafka.broker import ensure_topics, running_broker
+from tgpipe.kafka.dead_letters import DeadLetter, watch_dead_letters
 from tgpipe.db import connection
 from tgpipe.db.checkpoints import clear_checkpoints, load_checkpoints
 from tgpipe.db.migrations import upgrade
-from tgpipe.runtime.inprocess import running_services
-from tgpipe.runtime.progress import ProgressTracker
+from tgpipe.runtime.children import service_processes
+from tgpipe.runtime.progress import ProgressTracker, Stage
 from tgpipe.runtime.service import check_idempotent_producer
 from tgpipe.settings import Settings
 from tgpipe.ops.exports import ExportTally, export_identity, open_export
@@ -57,6 +59,10 @@ class ArchiveSummary:
         return self.published / self.elapsed_s if self.elapsed_s else 0.0
 
 
+#: Milliseconds a dead letter's timestamp may lie before the run's start and still be about this
+#: run (the services writing them run on this machine; the broker stamps create time).
+CLOCK_SKEW_MS = 1000
+
 #: ``on_progress(total, published, committed, processed)``: message counts of the export and of
 #: each stage so far (the CLI draws them as progress bars). ``total`` is the export's message
 #: entries until the stream has been read to its end, then the valid messages among them.
@@ -83,8 +89,9 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         ExportError: the export cannot be read (checked first: nothing is connected to before).
         ConfigurationError: the broker refuses the idempotent producer while it is configured.
         PipelineStalled: the services stopped making progress.
+        ServiceProcessDied: the writer's or the media service's process exited (crashed, killed).
     """
-    started = time.monotonic()
+    started, started_ms = time.monotonic(), int(time.time() * 1000)
     reader, tally = open_export(export, settings), ExportTally()
     identity = export_identity(reader)
     # The media service run here reads this export's files and nothing else (TGPIPE_MEDIA_EXPORT_ROOTS).
@@ -101,14 +108,19 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
         wake.set()
         if on_progress:  # a superseded message is decided: committed and processed as far as progress goes
             total = (tally.payloads if tally.finished else reader.entries) - skipped
-            on_progress(total, len(tracker.published), len(tracker.committed | tracker.superseded),
-                        len(tracker.processed | tracker.superseded))
+            on_progress(total, len(tracker.published), tracker.count(Stage.COMMITTED | Stage.SUPERSEDED),
+                        tracker.count(Stage.PROCESSED | Stage.SUPERSEDED))
+
+    def on_dead_letter(letter: DeadLetter) -> None:  # letters of earlier runs are not about this one
+        if letter.timestamp_ms >= started_ms - CLOCK_SKEW_MS:
+            tracker.on_dead_letter(letter)
 
     tracker = ProgressTracker(on_change=refresh)
     refused: list[str] = []
-    async with running_services(settings, tracker) as collector:
+    async with (service_processes(settings, tracker),
+                running_broker(settings, client_id="tgpipe-collector") as collector):
         # A message a service dead-letters ends the wait too, and is reported (never a stall).
-        watcher = asyncio.create_task(watch_dead_letters(settings, tracker.on_dead_letter))
+        watcher = asyncio.create_task(watch_dead_letters(settings, on_dead_letter))
         keeper = asyncio.create_task(keep_checkpoints(database_url, identity, resume, tracker, wake))
 
         def on_refused(event: MessageUpserted, reason: str) -> None:
