@@ -8,7 +8,7 @@ changes nothing).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
@@ -30,6 +30,15 @@ async def load_checkpoints(conn: asyncpg.Connection, identity: str) -> dict[int,
 async def save_checkpoints(conn: asyncpg.Connection, identity: str, done: Mapping[int, int]) -> None:
     """Record ``{chat id: payloads done}`` of the export ``identity`` in one statement (atomic)."""
     await conn.execute(_SAVE, identity, list(done), list(done.values()))
+
+
+async def current_versions(conn: asyncpg.Connection, chat_id: int, message_ids: Sequence[int]) -> dict[int, str]:
+    """``{message id: version_sha256}`` of the stored current version of each of ``message_ids`` of
+    the chat (table ``messages``; an id not stored, or stored without a hash, is absent)."""
+    rows = await conn.fetch("SELECT message_id, version_sha256 FROM messages WHERE channel_id = $1 "
+                            "AND message_id = ANY($2::bigint[]) AND version_sha256 IS NOT NULL",
+                            chat_id, list(message_ids))
+    return {row["message_id"]: row["version_sha256"] for row in rows}
 
 
 async def clear_checkpoints(conn: asyncpg.Connection, identity: str) -> None:

@@ -12,11 +12,14 @@ the services' hooks (message keys), never through topic end offsets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 from schemas import MessageUpserted, RangeCompletedPayload
 from services.collector.publish import publish_export
@@ -30,7 +33,7 @@ from tgpipe.runtime.progress import ProgressTracker, Stage
 from tgpipe.runtime.service import check_idempotent_producer
 from tgpipe.settings import Settings
 from tgpipe.ops.exports import ExportTally, export_identity, open_export
-from tgpipe.ops.resume import ResumeLog, keep_checkpoints
+from tgpipe.ops.resume import ResumeLog, keep_checkpoints, save_last_checkpoints
 from tgpipe.ops.verify import ExportCounts
 
 
@@ -50,8 +53,9 @@ class ArchiveSummary:
     coverage: list[RangeCompletedPayload] = field(default_factory=list)
     """The range-complete markers of this run the writer recorded (chat, ids, dates), in chat-id order."""
     resumed: dict[int, int] = field(default_factory=dict)
-    """``{chat id: payloads}`` an interrupted run of the same export had archived for good: the
-    first ones of the chat in export order, not published again (:mod:`tgpipe.ops.resume`)."""
+    """``{chat id: payloads}`` not published again because an interrupted run of the same export had
+    archived them for good: the first ones of the chat in export order, all but the last of its
+    checkpoint (that one is published again: :mod:`tgpipe.ops.resume`)."""
 
     @property
     def messages_per_s(self) -> float:
@@ -83,7 +87,8 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
 
     An interrupted run of the same export (same identity, :func:`~tgpipe.ops.exports.export_identity`)
     into the same database is resumed: each chat's payloads it archived for good are not published
-    again (:attr:`ArchiveSummary.resumed`); its checkpoints are forgotten once this run completes.
+    again, but the last of them (:attr:`ArchiveSummary.resumed`); the checkpoints are saved once
+    more however the run ends, and forgotten once it completes.
 
     Raises:
         ExportError: the export cannot be read (checked first: nothing is connected to before).
@@ -101,8 +106,9 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
     await ensure_topics(settings)
     await check_idempotent_producer(settings)
     async with connection(database_url) as conn:
-        resume = ResumeLog(await load_checkpoints(conn, identity))
-    skipped, wake = sum(resume.start.values()), asyncio.Event()
+        # A window of twice a writer batch after each resumed chat's checkpoint may be found stored.
+        resume = ResumeLog(await load_checkpoints(conn, identity), window=2 * settings.writer_batch_max_records)
+    skipped, wake = sum(resume.skip.values()), asyncio.Event()
 
     def refresh() -> None:
         wake.set()
@@ -117,28 +123,32 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
 
     tracker = ProgressTracker(on_change=refresh)
     refused: list[str] = []
-    async with (service_processes(settings, tracker),
-                running_broker(settings, client_id="tgpipe-collector") as collector):
-        # A message a service dead-letters ends the wait too, and is reported (never a stall).
-        watcher = asyncio.create_task(watch_dead_letters(settings, on_dead_letter))
-        keeper = asyncio.create_task(keep_checkpoints(database_url, identity, resume, tracker, wake))
+    try:
+        async with (service_processes(settings, tracker),
+                    running_broker(settings, client_id="tgpipe-collector") as collector):
+            # A message a service dead-letters ends the wait too, and is reported (never a stall).
+            watcher = asyncio.create_task(watch_dead_letters(settings, on_dead_letter))
+            keeper = asyncio.create_task(keep_checkpoints(database_url, identity, resume, tracker, wake))
 
-        def on_refused(event: MessageUpserted, reason: str) -> None:
-            refused.append(reason)
-            resume.refused.add((event.payload.message.channel_id, event.payload.message.message_id))
-            wake.set()
+            def on_refused(event: MessageUpserted, reason: str) -> None:
+                refused.append(reason)
+                resume.refused.add((event.payload.message.channel_id, event.payload.message.message_id))
+                wake.set()
 
-        try:
-            payloads = resume.order(tally.count(reader.payloads()))
-            published, markers = await publish_export(collector, settings, payloads,
-                                                      source=f"export:{reader.export_root}",
-                                                      on_acked=tracker.on_published, on_marked=tracker.on_marked,
-                                                      on_refused=on_refused, skip=resume.start)
-            await tracker.wait_until(lambda: tracker.done, stall_timeout)
-        finally:
-            for task in (watcher, keeper):
-                task.cancel()
-            await asyncio.gather(watcher, keeper, return_exceptions=True)
+            try:
+                payloads = resume.order(tally.count(reader.payloads()))
+                published, markers = await publish_export(collector, settings, payloads,
+                                                          source=f"export:{reader.export_root}",
+                                                          on_acked=tracker.on_published, on_marked=tracker.on_marked,
+                                                          on_refused=on_refused, skip=resume.skip)
+                await tracker.wait_until(lambda: tracker.done, stall_timeout)
+            finally:
+                for task in (watcher, keeper):
+                    task.cancel()
+                await asyncio.gather(watcher, keeper, return_exceptions=True)
+    finally:  # however it ended, the children's last reports are applied: keep what they settled
+        with contextlib.suppress(OSError, asyncpg.PostgresError):  # never hiding why the run ended
+            await save_last_checkpoints(database_url, identity, resume, tracker)
     async with connection(database_url) as conn:
         await clear_checkpoints(conn, identity)
 
@@ -159,5 +169,5 @@ async def archive(settings: Settings, export: Path, *, stall_timeout: float = 12
             f"({reason})" for e, reason in tracker.markers_dead_lettered.items()],
         expected=tally.expected,
         coverage=[m.payload for m in markers if m.event_id in tracker.covered],
-        resumed={chat_id: done for chat_id, done in resume.start.items() if done},
+        resumed=resume.skip,
     )
