@@ -34,6 +34,7 @@ from tests.bad_input.cases import (
 from tests.support.broker import topic_settings
 from tests.support.database import fresh_database
 from tests.support.env import settings_env as _env
+from tests.support.processes import INJECTOR
 from tgpipe.ops.archive import ArchiveSummary, archive
 from tgpipe.cli import app
 from tgpipe.db import create_pool
@@ -125,11 +126,17 @@ async def corpus(postgres_url, template_database, kafka, tmp_path_factory) -> Co
     async with fresh_database(postgres_url, template_database) as url, topic_settings(url, kafka,
                                                                                       base) as settings:
         settings = settings.model_copy(update={"export_timezone": "UTC"})  # some cases give only local dates
-        _opened = []
-        try:
-            summary = await archive(settings, layout.root)
-        finally:
-            opened, _opened = _opened, None
+        _opened, children_log = [], base / "opened-by-children.log"
+        # The writer and media service run in spawned children (tgpipe.runtime.children): the
+        # injector's sitecustomize records their opens in children_log.
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TGPIPE_TEST_OPEN_LOG", str(children_log))
+            env.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(INJECTOR), os.environ.get("PYTHONPATH")])))
+            try:
+                summary = await archive(settings, layout.root)
+            finally:
+                opened, _opened = _opened, None
+        opened += children_log.read_text(encoding="utf-8").splitlines()
         pool = await create_pool(url)
         try:
             async with pool.acquire() as conn:

@@ -16,7 +16,12 @@ The faults tests run ``tgpipe writer`` (or ``media``) as a subprocess with this 
 
 It prints ``fault: <action> at call <n> of <target>`` on stderr first (for ``raise``, at the
 first call that raises), so the test can see that
-the process reached the point. Nothing here is imported by tgpipe itself.
+the process reached the point.
+
+With ``TGPIPE_TEST_OPEN_LOG`` set to a file path, every ``open`` the process makes (an audit hook,
+as ``tests/bad_input`` records them in the test's own process) is appended to that file, one path a
+line: a service in a child process of ``tgpipe archive`` is audited too. Nothing here is imported
+by tgpipe itself.
 """
 
 import asyncio
@@ -66,5 +71,17 @@ def _install(spec: dict) -> None:
     setattr(owner, name, wrapper)
 
 
+def _log_opens(path: str) -> None:
+    log = open(path, "a", encoding="utf-8", buffering=1)  # opened before the hook: not recorded
+
+    def record(event: str, args: tuple) -> None:
+        if event == "open" and isinstance(args[0], str | bytes | os.PathLike):
+            log.write(os.fsdecode(args[0]) + "\n")
+
+    sys.addaudithook(record)
+
+
+if _open_log := os.environ.get("TGPIPE_TEST_OPEN_LOG"):
+    _log_opens(_open_log)
 if _spec := os.environ.get("TGPIPE_TEST_FAULT"):
     _install(json.loads(_spec))
