@@ -6,7 +6,6 @@ import json
 
 from tests.media.support import JPEG
 from tgpipe.ops import archive as archive_module
-from tgpipe.runtime import inprocess
 
 
 async def test_archive_reads_its_own_export_and_allows_nothing_else(settings, db, tmp_path, monkeypatch):
@@ -18,13 +17,13 @@ async def test_archive_reads_its_own_export_and_allows_nothing_else(settings, db
     (export / "result.json").write_text(json.dumps({"name": "c", "type": "public_channel", "id": 5,
                                                     "messages": [message]}))
     allowed_by_media = []
-    register = inprocess.register_media
+    start_children = archive_module.service_processes  # the settings the writer and media children get
 
-    def spying_register(broker, media_settings, *args, **kwargs):
-        allowed_by_media.append(media_settings.media_export_roots)
-        return register(broker, media_settings, *args, **kwargs)
+    def spying_start(children_settings, *args, **kwargs):
+        allowed_by_media.append(children_settings.media_export_roots)
+        return start_children(children_settings, *args, **kwargs)
 
-    monkeypatch.setattr(inprocess, "register_media", spying_register)
+    monkeypatch.setattr(archive_module, "service_processes", spying_start)
     settings = settings.model_copy(update={"media_export_roots": ()})  # nothing allowed by configuration
     await archive_module.archive(settings, export)
     assert allowed_by_media == [(export.resolve(),)]
